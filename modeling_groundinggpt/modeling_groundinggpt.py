@@ -14,7 +14,7 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_groundinggpt import GroundingGPTConfig
-from .modeling_imagebind_audio import ImageBindAudioEncoder
+from .modeling_imagebind_audio import ImageBindAudioAttention, ImageBindAudioEncoder
 
 
 class GroundingGPTImageProjector(nn.Module):
@@ -152,6 +152,11 @@ class GroundingGPTPreTrainedModel(PreTrainedModel):
             init.normal_(module.video_query_tokens, mean=0.0, std=std)
         elif isinstance(module, GroundingGPTAudioTower):
             init.normal_(module.query_tokens, mean=0.0, std=std)
+        elif isinstance(module, ImageBindAudioAttention):
+            init.xavier_uniform_(module.in_proj_weight)
+            init.zeros_(module.in_proj_bias)
+            init.xavier_normal_(module.bias_k)
+            init.xavier_normal_(module.bias_v)
         elif isinstance(module, ImageBindAudioEncoder):
             init.trunc_normal_(module.embeddings.class_embedding, std=std)
             init.trunc_normal_(module.embeddings.position_embedding, std=std)

@@ -45,22 +45,51 @@ class ImageBindAudioMLP(nn.Module):
         return self.fc2(self.activation_fn(self.fc1(hidden_states)))
 
 
+class ImageBindAudioAttention(nn.Module):
+    """
+    Multi-head self-attention with the parameter layout of `torch.nn.MultiheadAttention(add_bias_kv=True)`, as
+    ImageBind uses: a fused input projection, and a learned key and value (`bias_k`, `bias_v`) appended to every
+    sequence. Written out (rather than using `nn.MultiheadAttention`) so that `out_proj` is called as a module,
+    which device-map offloading hooks rely on.
+    """
+
+    def __init__(self, config: GroundingGPTAudioEncoderConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * config.hidden_size, config.hidden_size))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * config.hidden_size))
+        self.bias_k = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.bias_v = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `[batch, seq, hidden]` -> same shape."""
+        batch_size, seq_length, hidden_size = hidden_states.shape
+        query, key, value = nn.functional.linear(hidden_states, self.in_proj_weight, self.in_proj_bias).chunk(3, -1)
+        key = torch.cat([key, self.bias_k.expand(batch_size, 1, hidden_size)], dim=1)
+        value = torch.cat([value, self.bias_v.expand(batch_size, 1, hidden_size)], dim=1)
+        query, key, value = (
+            states.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2) for states in (query, key, value)
+        )
+        attn_output = nn.functional.scaled_dot_product_attention(query, key, value)
+        attn_output = attn_output.transpose(1, 2).reshape(batch_size, seq_length, hidden_size)
+        return self.out_proj(attn_output)
+
+
 class ImageBindAudioLayer(GradientCheckpointingLayer):
-    """Pre-norm transformer block. The attention adds a learned key/value bias token (`add_bias_kv`)."""
+    """Pre-norm transformer block."""
 
     def __init__(self, config: GroundingGPTAudioEncoderConfig):
         super().__init__()
         self.norm_1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attn = nn.MultiheadAttention(
-            config.hidden_size, config.num_attention_heads, bias=True, add_bias_kv=True, batch_first=True
-        )
+        self.attn = ImageBindAudioAttention(config)
         self.norm_2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = ImageBindAudioMLP(config)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """`hidden_states` `[batch, seq, hidden]` -> same shape."""
-        normed = self.norm_1(hidden_states)
-        hidden_states = hidden_states + self.attn(normed, normed, normed, need_weights=False)[0]
+        hidden_states = hidden_states + self.attn(self.norm_1(hidden_states))
         return hidden_states + self.mlp(self.norm_2(hidden_states))
 
 
