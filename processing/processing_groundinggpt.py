@@ -1,0 +1,322 @@
+"""Processor class for GroundingGPT: chat template, media placeholders, image/video/audio inputs, grounding text."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import AutoTokenizer
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
+from transformers.tokenization_utils_base import PreTokenizedInput, TextInput
+from transformers.video_processing_utils import VideoProcessorMixin
+
+from .chat_template import CHAT_TEMPLATE
+from .feature_extraction_groundinggpt import GroundingGPTFeatureExtractor, flatten_audio
+from .grounding import GroundingResult, format_box, format_span, post_process_grounding
+from .image_processing_groundinggpt import GroundingGPTImageProcessor, flatten_images, load_image
+from .video_processing_groundinggpt import GroundingGPTVideoProcessor, flatten_videos
+
+
+class GroundingGPTProcessorKwargs(ProcessingKwargs, total=False):
+    """
+    return_metadata (`bool`, *optional*, defaults to `False`):
+        Also return `image_sizes` and `video_metadata` (see [`GroundingGPTProcessor.__call__`]).
+    """
+
+    return_metadata: bool
+
+
+class GroundingGPTProcessor(ProcessorMixin):
+    r"""
+    Processor of GroundingGPT: a LLaMA tokenizer, an image processor (square padding + CLIP), a video processor
+    (OpenCV frame sampling) and an audio feature extractor (ImageBind log-mel clips), with the original chat
+    template and the grounding text helpers.
+
+    Media are referenced in text by the markers `<image>`, `<video>` and `<sound>` (the original data format,
+    e.g. `"<image>\nWhere is the dog?"`); each marker is expanded to `image_start_token` +
+    `num_image_tokens` x `image_token` + `image_end_token` (likewise for videos and sounds), whose patch positions
+    the model fills with the media embeddings.
+
+    Args:
+        image_processor ([`GroundingGPTImageProcessor`]): the image processor.
+        video_processor ([`GroundingGPTVideoProcessor`]): the video processor.
+        feature_extractor ([`GroundingGPTFeatureExtractor`]): the audio feature extractor.
+        tokenizer ([`PreTrainedTokenizerFast`]): the tokenizer with the nine multimodal tokens.
+        chat_template (`str`, *optional*): Jinja chat template; defaults to the original `conv_lego` one.
+        num_image_tokens (`int`, defaults to 576): `<im_patch>` tokens per image (CLIP patches).
+        num_video_tokens (`int`, defaults to 64): `<vi_patch>` tokens per video (video Q-Former queries).
+        num_audio_tokens (`int`, defaults to 8): `<so_patch>` tokens per audio (audio Q-Former queries).
+    """
+
+    valid_processor_kwargs = GroundingGPTProcessorKwargs
+    # Left padding: generation appends to the right of every row.
+    text_kwargs = {"padding": True, "padding_side": "left"}
+    skip_tensor_conversion = ["video_metadata", "image_sizes"]
+
+    image_placeholder = "<image>"
+    video_placeholder = "<video>"
+    audio_placeholder = "<sound>"
+    image_token = "<im_patch>"
+    image_start_token = "<im_start>"
+    image_end_token = "<im_end>"
+    video_token = "<vi_patch>"
+    video_start_token = "<vi_start>"
+    video_end_token = "<vi_end>"
+    audio_token = "<so_patch>"
+    audio_start_token = "<so_start>"
+    audio_end_token = "<so_end>"
+
+    def __init__(
+        self,
+        image_processor=None,
+        video_processor=None,
+        feature_extractor=None,
+        tokenizer=None,
+        chat_template: str | None = None,
+        num_image_tokens: int = 576,
+        num_video_tokens: int = 64,
+        num_audio_tokens: int = 8,
+        **kwargs,
+    ):
+        self.num_image_tokens = num_image_tokens
+        self.num_video_tokens = num_video_tokens
+        self.num_audio_tokens = num_audio_tokens
+        super().__init__(
+            image_processor,
+            video_processor,
+            feature_extractor,
+            tokenizer,
+            chat_template=CHAT_TEMPLATE if chat_template is None else chat_template,
+            **kwargs,
+        )
+        for name in ("image", "video", "audio"):
+            for suffix in ("", "_start", "_end"):
+                token = getattr(self, f"{name}{suffix}_token")
+                token_id = tokenizer.convert_tokens_to_ids(token)
+                if token_id is None or token_id == tokenizer.unk_token_id:
+                    raise ValueError(f"The tokenizer does not know the multimodal token {token}.")
+                setattr(self, f"{name}{suffix}_token_id", token_id)
+
+    def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
+        # transformers looks `VideoProcessorMixin` up by name in its top-level namespace, where it is missing when
+        # torchvision is not installed; check against the class itself.
+        if argument_name == "video_processor":
+            if not isinstance(argument, VideoProcessorMixin):
+                raise TypeError(f"Received a {type(argument).__name__} for video_processor, expected a VideoProcessorMixin.")
+            return VideoProcessorMixin
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    @classmethod
+    def _get_arguments_from_pretrained(
+        cls, pretrained_model_name_or_path, processor_dict: dict | None = None, **kwargs
+    ) -> list[Any]:
+        """Rebuild the sub-processors from `processor_config.json` and the tokenizer files.
+
+        The base implementation loads the video processor through `AutoVideoProcessor`, which requires torchvision;
+        GroundingGPT's OpenCV video processor does not, so the media processors are built from their saved configs.
+        """
+        processor_dict = processor_dict or {}
+        missing = [name for name in ("image_processor", "video_processor", "feature_extractor") if name not in processor_dict]
+        if missing:
+            raise ValueError(f"processor_config.json in {pretrained_model_name_or_path} has no entry for {missing}.")
+        return [
+            GroundingGPTImageProcessor.from_dict(processor_dict["image_processor"]),
+            GroundingGPTVideoProcessor.from_dict(processor_dict["video_processor"]),
+            GroundingGPTFeatureExtractor.from_dict(processor_dict["feature_extractor"]),
+            AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs),
+        ]
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return list(
+            dict.fromkeys(
+                self.tokenizer.model_input_names
+                + self.image_processor.model_input_names
+                + self.video_processor.model_input_names
+                + self.feature_extractor.model_input_names
+            )
+        )
+
+    def _expansion(self, name: str, count: int) -> str:
+        start, token, end = (getattr(self, f"{name}{suffix}_token") for suffix in ("_start", "", "_end"))
+        return start + token * count + end
+
+    @staticmethod
+    def _check_counts(modality: str, placeholder: str, texts: list[str], media: Any, flat_media: list) -> None:
+        in_text = [text.count(placeholder) for text in texts]
+        if sum(in_text) != len(flat_media):
+            raise ValueError(
+                f"The text contains {sum(in_text)} {placeholder} markers but {len(flat_media)} {modality} items were "
+                "given; pass exactly one item per marker."
+            )
+        # Per-sample check when the media come nested per text (as from `apply_chat_template`).
+        if isinstance(media, (list, tuple)) and len(media) == len(texts) and all(isinstance(m, list) for m in media):
+            for index, (count, sample_media) in enumerate(zip(in_text, media)):
+                if count != len(sample_media):
+                    raise ValueError(
+                        f"Text {index} contains {count} {placeholder} markers but {len(sample_media)} {modality} "
+                        "items were given for it."
+                    )
+
+    def __call__(
+        self,
+        images: Any = None,
+        text: TextInput | PreTokenizedInput | list[TextInput] | None = None,
+        videos: Any = None,
+        audio: Any = None,
+        **kwargs: Unpack[GroundingGPTProcessorKwargs],
+    ) -> BatchFeature:
+        r"""
+        Tokenize text with media markers and prepare the media.
+
+        Args:
+            images: images (paths, PIL images, arrays or tensors), flat or nested per text, in marker order.
+            text: one string or a batch; each `<image>` / `<video>` / `<sound>` marker takes the next item of its
+                modality. Usually produced by `apply_chat_template`.
+            videos: videos (local paths, `(T, H, W, C)` arrays or lists of frames), flat or nested per text.
+            audio: audios (local paths or waveforms at `sampling_rate`), flat or nested per text.
+            return_metadata (`bool`, *optional*, defaults to `False`): also return the media metadata below. It is
+                off by default so that `model.generate(**inputs)` receives model inputs only.
+
+        Returns:
+            [`BatchFeature`] with
+            - `input_ids`, `attention_mask`: `(batch, seq_len)`, left-padded with `pad_token_id` (0) by default;
+            - `pixel_values`: `(num_images, 3, S, S)`, S = 336 for GroundingGPT-7B;
+            - `pixel_values_videos`: `(num_videos, T, 3, H, W)`, frames first; `video_frame_mask`: `(num_videos, T)`,
+              1 for real frames, 0 for end padding when the videos have different frame counts;
+            - `input_features`: `(num_audios, 3, 1, 128, 204)`;
+            - with `return_metadata=True`: `image_sizes`, one `(width, height)` per image (original size, before
+              padding), and `video_metadata`, one `transformers.video_utils.VideoMetadata` per video
+              (`.duration` in s, `.timestamps` of the sampled frames in s, `.frames_indices`, `.fps`).
+            Media keys are present only when that modality was given.
+        """
+        output_kwargs = self._merge_kwargs(
+            GroundingGPTProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
+        )
+        return_metadata = output_kwargs.get("return_metadata", False)
+        texts = None
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            if not all(isinstance(sample, str) for sample in texts):
+                raise ValueError("`text` must be a string or a list of strings.")
+
+        flat_images = flatten_images(images) if images is not None else []
+        flat_videos = flatten_videos(videos) if videos is not None else []
+        flat_audio = flatten_audio(audio) if audio is not None else []
+        if texts is not None:
+            self._check_counts("image", self.image_placeholder, texts, images, flat_images)
+            self._check_counts("video", self.video_placeholder, texts, videos, flat_videos)
+            self._check_counts("audio", self.audio_placeholder, texts, audio, flat_audio)
+
+        data: dict[str, Any] = {}
+        if flat_images:
+            loaded = []
+            for index, image in enumerate(flat_images):
+                try:
+                    loaded.append(load_image(image))
+                except (ValueError, FileNotFoundError) as error:
+                    raise type(error)(f"Image {index}: {error}") from error
+            data.update(self.image_processor(loaded, **output_kwargs["images_kwargs"]))
+            if return_metadata:
+                data["image_sizes"] = [image.size for image in loaded]
+        if flat_videos:
+            video_inputs = self.video_processor(
+                flat_videos, **{**output_kwargs["videos_kwargs"], "return_metadata": return_metadata}
+            )
+            data.update(video_inputs)
+        if flat_audio:
+            data.update(self.feature_extractor(flat_audio, **output_kwargs["audio_kwargs"]))
+
+        if texts is not None:
+            expansions = {
+                self.image_placeholder: self._expansion("image", self.num_image_tokens),
+                self.video_placeholder: self._expansion("video", self.num_video_tokens),
+                self.audio_placeholder: self._expansion("audio", self.num_audio_tokens),
+            }
+            for placeholder, expansion in expansions.items():
+                texts = [sample.replace(placeholder, expansion) for sample in texts]
+            data.update(self.tokenizer(texts, **output_kwargs["text_kwargs"]))
+
+        return_tensors = output_kwargs["text_kwargs"].get("return_tensors")
+        return BatchFeature(data, tensor_type=return_tensors, skip_tensor_conversion=self.skip_tensor_conversion)
+
+    def _multimodal_inputs_from_conversations(
+        self, conversations: list[list[dict[str, Any]]], audio_loading_params: dict, load_audio_from_video: bool = False
+    ) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]], dict]:
+        """Collect the media references of each conversation without loading them.
+
+        Overrides the base implementation, which decodes audio (and would decode video) with transformers'
+        loaders; GroundingGPT's own loaders must be used to reproduce the original preprocessing.
+        Keys follow transformers: `image`/`url`/`path`/`base64` for images, `video`/`url`/`path` for videos,
+        `audio`/`url`/`path` for audio. Only local files (or in-memory media) are supported.
+        """
+        if load_audio_from_video:
+            raise ValueError("GroundingGPT does not extract audio from videos; add an `audio` item instead.")
+        keys = {"image": ("image", "url", "path", "base64"), "video": ("video", "url", "path"), "audio": ("audio", "url", "path")}
+        batch = {"image": [], "video": [], "audio": []}
+        for conversation in conversations:
+            found = {"image": [], "video": [], "audio": []}
+            for message in conversation:
+                content = message.get("content")
+                if isinstance(content, str) or not content:
+                    continue
+                for item in content:
+                    kind = item.get("type")
+                    if kind in found:
+                        references = [item[key] for key in keys[kind] if key in item]
+                        if len(references) != 1:
+                            raise ValueError(
+                                f"A {kind} item needs exactly one of the keys {keys[kind]}, got {sorted(item)}."
+                            )
+                        found[kind].append(references[0])
+            for kind in batch:
+                batch[kind].append(found[kind])
+        return batch["image"], batch["video"], batch["audio"], {}
+
+    def post_process_image_text_to_text(
+        self, generated_outputs: Any, skip_special_tokens: bool = True, **kwargs
+    ) -> list[str]:
+        """Decode generated ids (new tokens only) like the original cli: strip, and cut at the `###` separator.
+
+        Args:
+            generated_outputs: `(batch, new_tokens)` ids, e.g. `output[:, inputs["input_ids"].shape[1]:]`.
+
+        Returns:
+            One string per row.
+        """
+        texts = self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
+        return [text.split("###")[0].strip() for text in texts]
+
+    def format_box(self, box_xyxy_pixels: Sequence[float], image_size: Sequence[int]) -> str:
+        """Pixel box `(x1, y1, x2, y2)` of an image of size `(width, height)` -> `"[0.125, 0.350, 0.500, 0.725]"`,
+        relative to the padded square the model sees (see `grounding.format_box`)."""
+        return format_box(box_xyxy_pixels, image_size)
+
+    def format_span(self, start_s: float, end_s: float, duration_s: float) -> str:
+        """Time span in seconds -> `"{0.16, 0.36}"`, relative to the duration (see `grounding.format_span`)."""
+        return format_span(start_s, end_s, duration_s)
+
+    def post_process_grounding(
+        self,
+        texts: str | Sequence[str],
+        image_sizes: Sequence[Sequence[int] | None] | None = None,
+        video_durations: Sequence[float | None] | None = None,
+    ) -> list[GroundingResult]:
+        """Extract boxes and time spans from decoded outputs; never raises on malformed model output.
+
+        Args:
+            texts: one decoded output or a list (one per conversation).
+            image_sizes: one `(width, height)` (or None) per text, e.g. `inputs["image_sizes"]` from
+                `return_metadata=True` when each conversation has one image. Boxes are then in that image's pixels;
+                without a size they stay relative to the padded square.
+            video_durations: one duration in seconds (or None) per text, e.g.
+                `[m.duration for m in inputs["video_metadata"]]`. Spans are then in seconds, else relative.
+
+        Returns:
+            One dict per text: `{"text": str, "boxes": [{"phrase": str, "box": [x1, y1, x2, y2]}],
+            "spans": [{"phrase": str, "span": [start, end]}]}`. The phrase of a box/span is the text written just
+            before it, back to the previous box/span or sentence end (see `grounding.parse_grounding`).
+        """
+        return post_process_grounding(texts, image_sizes=image_sizes, video_durations=video_durations)
+
+
+__all__ = ["GroundingGPTProcessor"]
