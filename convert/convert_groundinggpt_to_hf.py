@@ -110,8 +110,6 @@ def read_special_token_ids(original_dir: Path) -> dict[str, int]:
 def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, token_ids: dict[str, int]) -> GroundingGPTConfig:
     """The [`GroundingGPTConfig`] of an original checkpoint: LLaMA sizes from its config.json, CLIP from
     `clip_dir`, the hard-coded encoder sizes from `encoder_dims` (see `DEFAULT_ENCODER_DIMS`)."""
-    if original_config.get("model_type") != "LEGO":
-        raise ValueError(f"Expected an original GroundingGPT config (model_type 'LEGO'), got {original_config.get('model_type')!r}.")
     dims = {**DEFAULT_ENCODER_DIMS, **encoder_dims}
     text_config = LlamaConfig(
         vocab_size=original_config["vocab_size"],
@@ -362,11 +360,15 @@ def convert_checkpoint(
     original_config_file = original_dir / "config.json"
     if not original_config_file.is_file():
         raise FileNotFoundError(f"No config.json in the original checkpoint folder {original_dir}.")
+    original_config = json.loads(original_config_file.read_text())
+    if original_config.get("model_type") != "LEGO":
+        raise ValueError(
+            f"{original_config_file} is not an original GroundingGPT config (model_type 'LEGO'), "
+            f"got model_type {original_config.get('model_type')!r}."
+        )
 
     encoder_dims = dict(encoder_dims or {})
-    config = build_config(
-        json.loads(original_config_file.read_text()), clip_dir, encoder_dims, read_special_token_ids(original_dir)
-    )
+    config = build_config(original_config, clip_dir, encoder_dims, read_special_token_ids(original_dir))
     config.dtype = DTYPES[dtype]
     processor = build_processor(original_dir, clip_dir, encoder_dims)
     for name, token in SPECIAL_TOKENS.items():
