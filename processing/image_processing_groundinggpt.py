@@ -37,9 +37,9 @@ def _to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
         # `convert("RGB")` would clip 16-bit values at 255 instead of rescaling them.
         values = np.asarray(image, dtype=np.float64)
         eight_bit = np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
-        return PIL.Image.fromarray(eight_bit, mode="L").convert("RGB")
+        return PIL.Image.fromarray(eight_bit).convert("RGB")
     if image.mode == "F":
-        return PIL.Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), mode="L").convert("RGB")
+        return PIL.Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8)).convert("RGB")
     # Like the original `Image.open(path).convert("RGB")`: alpha is dropped, palettes and CMYK are mapped to RGB.
     return image.convert("RGB")
 

@@ -238,6 +238,8 @@ class GroundingGPTVideoProcessor(VideoProcessorMixin):
     ) -> BatchFeature:
         """Process one video or a (nested) list of videos; see the class docstring for the outputs."""
         flat_videos = flatten_videos(videos)
+        if not flat_videos:
+            raise ValueError("No video was given.")
         clips, metadata = [], []
         for index, video in enumerate(flat_videos):
             try:
