@@ -118,7 +118,7 @@ def test_short_audio_gives_three_identical_zero_padded_clips(processor):
     torch.testing.assert_close(features[0, 0], features[0, 1], atol=1e-4, rtol=0)
     torch.testing.assert_close(features[0, 0], features[0, 2], atol=1e-4, rtol=0)
     # 0.5 s gives 48 frames of 10 ms; the rest is zero padding before normalisation.
-    padding_value = np.float32((0 - processor.feature_extractor.mean) / processor.feature_extractor.std)
+    padding_value = (np.float32(0) - processor.feature_extractor.mean) / processor.feature_extractor.std  # float32 math
     assert torch.all(features[0, :, :, :, 48:] == torch.tensor(padding_value))
     assert not torch.any(features[0, :, :, :, 47] == torch.tensor(padding_value))
 
