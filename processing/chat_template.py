@@ -12,33 +12,41 @@ DEFAULT_SYSTEM_PROMPT = (
     "The assistant gives helpful, detailed, and polite answers to the human's questions."
 )
 
-CHAT_TEMPLATE = (
-    "{%- if messages and messages[0]['role'] == 'system' -%}"
-    "{%- if messages[0]['content'] is string -%}{%- set system = messages[0]['content'] -%}"
-    "{%- else -%}"
-    "{%- set system = messages[0]['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -%}"
-    "{%- endif -%}"
-    "{%- set loop_messages = messages[1:] -%}"
-    "{%- else -%}"
-    "{%- set system = '" + DEFAULT_SYSTEM_PROMPT.replace("'", "\\'") + "' -%}"
-    "{%- set loop_messages = messages -%}"
-    "{%- endif -%}"
-    "{{- system + '###' -}}"
-    "{%- for message in loop_messages -%}"
-    "{%- if message['role'] == 'user' -%}{{- 'Human: ' -}}"
-    "{%- elif message['role'] == 'assistant' -%}{{- 'Assistant: ' -}}"
-    "{%- else -%}{{- raise_exception('Roles must be user or assistant (after an optional first system message), got ' + message['role']) -}}"
-    "{%- endif -%}"
-    "{%- if message['content'] is string -%}{{- message['content'] -}}"
-    "{%- else -%}"
-    "{%- for item in message['content'] if item['type'] == 'audio' -%}{{- '<sound>\\n' -}}{%- endfor -%}"
-    "{%- for item in message['content'] if item['type'] == 'video' -%}{{- '<video>\\n' -}}{%- endfor -%}"
-    "{%- for item in message['content'] if item['type'] == 'image' -%}{{- '<image>\\n' -}}{%- endfor -%}"
-    "{{- message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -}}"
-    "{%- endif -%}"
-    "{{- '###' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}"
-)
+# Whitespace between the tags is removed by the `-` markers: the template renders exactly the original prompt.
+CHAT_TEMPLATE = r"""
+{%- if messages and messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set system = messages[0]['content'] -%}
+    {%- else -%}
+        {%- set system = messages[0]['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set system = "SYSTEM_PROMPT" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{{- system + '###' -}}
+{%- for message in loop_messages -%}
+    {%- if message['role'] == 'user' -%}
+        {{- 'Human: ' -}}
+    {%- elif message['role'] == 'assistant' -%}
+        {{- 'Assistant: ' -}}
+    {%- else -%}
+        {{- raise_exception('Roles must be user or assistant after an optional system message, got ' + message['role']) -}}
+    {%- endif -%}
+    {%- if message['content'] is string -%}
+        {{- message['content'] -}}
+    {%- else -%}
+        {%- for item in message['content'] if item['type'] == 'audio' -%}{{- '<sound>\n' -}}{%- endfor -%}
+        {%- for item in message['content'] if item['type'] == 'video' -%}{{- '<video>\n' -}}{%- endfor -%}
+        {%- for item in message['content'] if item['type'] == 'image' -%}{{- '<image>\n' -}}{%- endfor -%}
+        {{- message['content'] | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -}}
+    {%- endif -%}
+    {{- '###' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{- 'Assistant:' -}}
+{%- endif -%}
+""".strip().replace("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT)
 
 __all__ = ["CHAT_TEMPLATE", "DEFAULT_SYSTEM_PROMPT"]

@@ -101,7 +101,9 @@ class GroundingGPTProcessor(ProcessorMixin):
         # torchvision is not installed; check against the class itself.
         if argument_name == "video_processor":
             if not isinstance(argument, VideoProcessorMixin):
-                raise TypeError(f"Received a {type(argument).__name__} for video_processor, expected a VideoProcessorMixin.")
+                raise TypeError(
+                    f"Received a {type(argument).__name__} for video_processor, expected a VideoProcessorMixin."
+                )
             return VideoProcessorMixin
         return super().check_argument_for_proper_class(argument_name, argument)
 
@@ -115,7 +117,8 @@ class GroundingGPTProcessor(ProcessorMixin):
         GroundingGPT's OpenCV video processor does not, so the media processors are built from their saved configs.
         """
         processor_dict = processor_dict or {}
-        missing = [name for name in ("image_processor", "video_processor", "feature_extractor") if name not in processor_dict]
+        names = ("image_processor", "video_processor", "feature_extractor")
+        missing = [name for name in names if name not in processor_dict]
         if missing:
             raise ValueError(f"processor_config.json in {pretrained_model_name_or_path} has no entry for {missing}.")
         return [
@@ -246,12 +249,12 @@ class GroundingGPTProcessor(ProcessorMixin):
 
         Overrides the base implementation, which decodes audio (and would decode video) with transformers'
         loaders; GroundingGPT's own loaders must be used to reproduce the original preprocessing.
-        Keys follow transformers: `image`/`url`/`path`/`base64` for images, `video`/`url`/`path` for videos,
-        `audio`/`url`/`path` for audio. Only local files (or in-memory media) are supported.
+        Keys follow transformers: `image`/`url`/`path` for images, `video`/`url`/`path` for videos,
+        `audio`/`url`/`path` for audio. Only local files (paths or `file://` URLs) and in-memory media are supported.
         """
         if load_audio_from_video:
             raise ValueError("GroundingGPT does not extract audio from videos; add an `audio` item instead.")
-        keys = {"image": ("image", "url", "path", "base64"), "video": ("video", "url", "path"), "audio": ("audio", "url", "path")}
+        keys = {kind: (kind, "url", "path") for kind in ("image", "video", "audio")}
         batch = {"image": [], "video": [], "audio": []}
         for conversation in conversations:
             found = {"image": [], "video": [], "audio": []}

@@ -213,3 +213,16 @@ def test_post_processing_helpers(processor):
     assert result["boxes"] == [{"phrase": "The box", "box": [10.0, 12.0, 40.0, 42.0]}]
     assert processor.format_box((10, 12, 40, 42), (80, 48)) == "[0.125, 0.350, 0.500, 0.725]"
     assert processor.format_span(1, 2, 4) == "{0.25, 0.50}"
+
+
+def test_system_message_and_string_content(processor):
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Hi."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Where"}, {"type": "text", "text": "now?"}]},
+    ]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    assert prompt == "Be brief.###Human: Hello###Assistant: Hi.###Human: Where now?###Assistant:"
+    with pytest.raises(Exception, match="Roles must be user or assistant"):
+        processor.apply_chat_template([{"role": "tool", "content": "x"}])
