@@ -129,9 +129,6 @@ class GroundingGPTImageProcessor(CLIPImageProcessorPil):
     size = {"shortest_edge": 336}
     crop_size = {"height": 336, "width": 336}
 
-    def __init__(self, **kwargs: Unpack[GroundingGPTImageProcessorKwargs]):
-        super().__init__(**kwargs)
-
     @property
     def pad_color(self) -> tuple[int, int, int]:
         """The 8-bit RGB padding colour, derived from `image_mean` as the original does (truncation, not rounding)."""

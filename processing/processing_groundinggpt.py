@@ -45,6 +45,21 @@ class GroundingGPTProcessor(ProcessorMixin):
         num_image_tokens (`int`, defaults to 576): `<im_patch>` tokens per image (CLIP patches).
         num_video_tokens (`int`, defaults to 64): `<vi_patch>` tokens per video (video Q-Former queries).
         num_audio_tokens (`int`, defaults to 8): `<so_patch>` tokens per audio (audio Q-Former queries).
+
+    Media metadata (original image sizes, video durations and frame timestamps) are not model inputs, so they are
+    returned only with `return_metadata=True`; pop them before calling the model:
+
+    ```python
+    >>> messages = [{"role": "user", "content": [{"type": "image", "path": "dog.jpg"},
+    ...                                          {"type": "text", "text": "Where is the dog? Answer with coordinates."}]}]
+    >>> inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+    ...                                        return_tensors="pt", processor_kwargs={"return_metadata": True})
+    >>> image_sizes = inputs.pop("image_sizes")
+    >>> output = model.generate(**inputs, max_new_tokens=64)
+    >>> texts = processor.post_process_image_text_to_text(output[:, inputs["input_ids"].shape[1]:])
+    >>> processor.post_process_grounding(texts, image_sizes=image_sizes)
+    [{'text': 'The dog[0.215, 0.340, 0.612, 0.905].', 'boxes': [{'phrase': 'The dog', 'box': [...]}], 'spans': []}]
+    ```
     """
 
     valid_processor_kwargs = GroundingGPTProcessorKwargs

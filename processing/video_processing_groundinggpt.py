@@ -170,15 +170,6 @@ def flatten_videos(videos: Any) -> list[VideoLike]:
     )
 
 
-class GroundingGPTVideosKwargs(VideosKwargs, total=False):
-    """
-    num_frames (`int`, *optional*):
-        Most frames sampled per video (the model's `max_frames`, 64 for GroundingGPT-7B).
-    fps (`float`, *optional*):
-        Frame rate of videos given as frames, used for their duration and timestamps only.
-    """
-
-
 class GroundingGPTVideoProcessor(VideoProcessorMixin):
     r"""
     Video processor of GroundingGPT, reproducing the original inference path without decord or torchvision.
@@ -193,7 +184,7 @@ class GroundingGPTVideoProcessor(VideoProcessorMixin):
         - `video_metadata` (only with `return_metadata=True`): one `VideoMetadata` per video.
     """
 
-    valid_kwargs = GroundingGPTVideosKwargs
+    valid_kwargs = VideosKwargs
     model_input_names = ["pixel_values_videos", "video_frame_mask"]
 
     def __init__(
@@ -234,9 +225,17 @@ class GroundingGPTVideoProcessor(VideoProcessorMixin):
         fps: float | None = None,
         return_metadata: bool = False,
         return_tensors: str | None = "pt",
-        **kwargs: Unpack[GroundingGPTVideosKwargs],
+        **kwargs: Unpack[VideosKwargs],
     ) -> BatchFeature:
-        """Process one video or a (nested) list of videos; see the class docstring for the outputs."""
+        """Process one video or a (nested) list of videos; see the class docstring for the outputs.
+
+        Args:
+            videos: local paths, `(T, H, W, C)` arrays/tensors or lists of frames, possibly nested.
+            num_frames: most frames sampled per video; defaults to `self.num_frames` (the model's `max_frames`).
+            fps: frame rate of videos given as frames, only used for their metadata (duration, timestamps).
+            return_metadata: also return `video_metadata`.
+            return_tensors: `"pt"` (default), `"np"` or None.
+        """
         flat_videos = flatten_videos(videos)
         if not flat_videos:
             raise ValueError("No video was given.")
