@@ -92,6 +92,17 @@ def _build_backend(proto: sentencepiece_model_pb2.ModelProto) -> Tokenizer:
     return backend
 
 
+def _saved_added_token_ids(original_dir: str) -> dict[str, int]:
+    """Token -> id of the added tokens, from `added_tokens.json` or else `tokenizer_config.json`."""
+    added_tokens_file = os.path.join(original_dir, "added_tokens.json")
+    if os.path.isfile(added_tokens_file):
+        with open(added_tokens_file, encoding="utf-8") as handle:
+            return json.load(handle)
+    with open(os.path.join(original_dir, "tokenizer_config.json"), encoding="utf-8") as handle:
+        decoder = json.load(handle).get("added_tokens_decoder", {})
+    return {entry["content"]: int(token_id) for token_id, entry in decoder.items()}
+
+
 def _special(content: str) -> AddedToken:
     # Split off the raw text without eating neighbouring whitespace: this is what the 4.34 fast tokenizer did.
     return AddedToken(content, lstrip=False, rstrip=False, normalized=False, special=True, single_word=False)
@@ -101,7 +112,8 @@ def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFas
     """Build the inference tokenizer of the original checkpoint.
 
     Args:
-        original_dir: folder holding the original `tokenizer.model` and `added_tokens.json`.
+        original_dir: folder holding the original `tokenizer.model`, `tokenizer_config.json` and (usually)
+            `added_tokens.json`.
 
     Returns:
         A `PreTrainedTokenizerFast` with bos `<s>` prepended, `pad_token` = `unk_token` (id 0), the nine multimodal
@@ -112,13 +124,13 @@ def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFas
     backend = _build_backend(proto)
     base_vocab_size = len(proto.pieces)
 
-    with open(os.path.join(original_dir, "added_tokens.json"), encoding="utf-8") as handle:
-        added_tokens = json.load(handle)
+    added_tokens = _saved_added_token_ids(original_dir)
     expected_ids = {token: base_vocab_size + index for index, token in enumerate(MULTIMODAL_TOKENS)}
     for token, token_id in expected_ids.items():
         if added_tokens.get(token) != token_id:
             raise ValueError(
-                f"{original_dir}/added_tokens.json gives {token} the id {added_tokens.get(token)}, expected {token_id}."
+                f"The tokenizer files in {original_dir} give {token} the id {added_tokens.get(token)}, "
+                f"expected {token_id} (base vocabulary {base_vocab_size} + position in the original order)."
             )
 
     unk, bos, eos = proto.trainer_spec.unk_piece, proto.trainer_spec.bos_piece, proto.trainer_spec.eos_piece

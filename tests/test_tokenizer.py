@@ -61,3 +61,18 @@ def test_decode_gives_clean_text(tokenizer):
     ids = tokenizer(text).input_ids
     assert tokenizer.decode(ids, skip_special_tokens=True) == text
     assert tokenizer.decode(ids[1:]).strip() == text
+
+
+def test_added_token_ids_can_come_from_tokenizer_config_alone(tmp_path, tokenizer):
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((FIXTURES / "original_checkpoint" / name).read_bytes())
+    rebuilt = convert_tokenizer(tmp_path)
+    assert rebuilt.get_vocab() == tokenizer.get_vocab()
+
+
+def test_wrong_added_token_ids_are_refused(tmp_path):
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        (tmp_path / name).write_bytes((FIXTURES / "original_checkpoint" / name).read_bytes())
+    (tmp_path / "added_tokens.json").write_text('{"<im_patch>": 801, "<im_start>": 800}')
+    with pytest.raises(ValueError, match="<im_patch> the id 801, expected 800"):
+        convert_tokenizer(tmp_path)
