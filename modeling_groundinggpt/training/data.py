@@ -1,5 +1,6 @@
 """Training data for GroundingGPT: the original (LLaVA-style) JSON format, or Hugging Face datasets with `messages`."""
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,32 +70,39 @@ def _with_media_columns(dataset: Dataset) -> Dataset:
     return dataset
 
 
-def load_sft_dataset(data_path: str, split: str = "train", num_proc: int | None = None) -> Dataset:
+def _read_json_records(files: list[str]) -> list[dict[str, Any]]:
+    records = []
+    for file in files:
+        text = Path(file).read_text()
+        if file.endswith(".jsonl"):
+            records += [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            records += json.loads(text)
+    return records
+
+
+def load_sft_dataset(data_path: str, split: str = "train") -> Dataset:
     """
     Load training data as a `Dataset` with the columns `messages`, `images`, `videos` and `audios` that
     [`GroundingGPTDataCollator`] reads. Media stay references (paths); the collator loads them lazily.
 
     Args:
         data_path: one of
-            - GroundingGPT / LLaVA JSON or JSONL file(s), comma-separated, with `conversations` (converted with
-              [`conversation_to_messages`]) or already with `messages`;
+            - GroundingGPT / LLaVA JSON or JSONL file(s), comma-separated as in the original `--data_path`, with
+              `conversations` (converted with [`conversation_to_messages`]; other keys are dropped) or already
+              with `messages`;
             - a folder written by `Dataset.save_to_disk`;
             - a Hugging Face dataset name or folder for `datasets.load_dataset`.
             Hugging Face datasets need a `messages` column; `images`, `videos`, `audios` are added empty if absent.
-        split: the split to load, for `datasets.load_dataset`.
-        num_proc: processes for the conversion of the original format.
+        split: the split to load from a `DatasetDict` or with `datasets.load_dataset`.
     """
     files = data_path.split(",")
     if all(file.endswith((".json", ".jsonl")) for file in files):
-        dataset = load_dataset("json", data_files=files, split="train")
-        if "conversations" in dataset.column_names:
-            dataset = dataset.map(
-                conversation_to_messages,
-                remove_columns=dataset.column_names,
-                num_proc=num_proc,
-                desc="Converting GroundingGPT conversations",
-            )
-    elif (Path(data_path) / "dataset_info.json").exists() or (Path(data_path) / "state.json").exists():
+        records = _read_json_records(files)
+        if records and "conversations" in records[0]:
+            records = [conversation_to_messages(record) for record in records]
+        dataset = Dataset.from_list(records)
+    elif (Path(data_path) / "dataset_info.json").exists() or (Path(data_path) / "dataset_dict.json").exists():
         dataset = load_from_disk(data_path)
         if isinstance(dataset, DatasetDict):
             dataset = dataset[split]
