@@ -1,0 +1,165 @@
+"""The three benchmarks: how a sample becomes a request, how an answer is scored, and which metrics are reported.
+
+Default prompts. Neither the paper nor the original repository publishes its evaluation prompts; the defaults
+below follow the original demo's grounding instruction ("Include the object positions in [x0, y0, x1, y1]
+format.", used verbatim for sound localization) and the answer formats the model was trained on (boxes
+`[x1, y1, x2, y2]` relative to the padded square, spans `{start, end}` relative to the duration). Override them
+with `--prompt`; `{expression}` / `{query}` is replaced by the sample's text.
+
+Scoring: the first box (or span) of the answer is the prediction; an answer without one scores IoU 0.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..inference import GroundingAnswer, GroundingRequest
+from .formats import RefSample, Sample, SoundSample, TemporalSample
+from .metrics import box_iou, hit_rate, mean_iou, temporal_iou
+
+
+def _media(root: Path, relative: str) -> str:
+    return str(root / relative)
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """A benchmark: its name, prompt placeholder, default prompt and metrics."""
+
+    name: str
+    title: str
+    placeholder: str | None
+    default_prompt: str
+    metric_names: tuple[str, ...]
+
+    def question(self, sample: Sample, prompt: str) -> str:
+        """The prompt with the sample's text in place of the placeholder."""
+        raise NotImplementedError
+
+    def request(self, sample: Sample, prompt: str, media_root: Path) -> GroundingRequest:
+        """The model request of one sample, media paths resolved against `media_root`."""
+        raise NotImplementedError
+
+    def score(self, sample: Sample, answer: GroundingAnswer) -> dict[str, Any]:
+        """The per-sample record fields: `prediction` (or None), `target` and `iou`."""
+        raise NotImplementedError
+
+    def split_metrics(self, ious: Sequence[float]) -> dict[str, float]:
+        """The reported metrics (percent) of one split from its per-sample IoUs."""
+        raise NotImplementedError
+
+    def check_prompt(self, prompt: str) -> None:
+        """Raise ValueError if a custom prompt lacks the sample placeholder."""
+        if self.placeholder is not None and self.placeholder not in prompt:
+            raise ValueError(f"The {self.name} prompt must contain {self.placeholder}, got {prompt!r}.")
+
+    def summarize(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One `{"split", "num_samples", "metrics"}` row per split, in order of first appearance."""
+        by_split: dict[str, list[float]] = defaultdict(list)
+        for record in records:
+            by_split[record["split"]].append(record["iou"])
+        return [
+            {"split": split, "num_samples": len(ious), "metrics": self.split_metrics(ious)}
+            for split, ious in by_split.items()
+        ]
+
+
+class BoxAccuracyTask(EvalTask):
+    """Acc@0.5: the share of samples whose predicted box has IoU >= 0.5 with the target."""
+
+    def split_metrics(self, ious: Sequence[float]) -> dict[str, float]:
+        return {"Acc@0.5": hit_rate(ious, 0.5)}
+
+
+class RefCOCOTask(BoxAccuracyTask):
+    def question(self, sample: RefSample, prompt: str) -> str:
+        return prompt.replace("{expression}", sample.expression)
+
+    def request(self, sample: RefSample, prompt: str, media_root: Path) -> GroundingRequest:
+        return GroundingRequest(self.question(sample, prompt), image=_media(media_root, sample.image))
+
+    def score(self, sample: RefSample, answer: GroundingAnswer) -> dict[str, Any]:
+        prediction = answer.boxes[0]["box"] if answer.boxes else None
+        iou = box_iou(prediction, sample.box) if prediction else 0.0
+        return {"prediction": prediction, "target": sample.box, "iou": iou}
+
+
+class SoundTask(BoxAccuracyTask):
+    """Sound localization: the prediction counts with its best IoU over the sample's boxes."""
+
+    def question(self, sample: SoundSample, prompt: str) -> str:
+        return prompt
+
+    def request(self, sample: SoundSample, prompt: str, media_root: Path) -> GroundingRequest:
+        return GroundingRequest(
+            prompt, image=_media(media_root, sample.image), audio=_media(media_root, sample.audio)
+        )
+
+    def score(self, sample: SoundSample, answer: GroundingAnswer) -> dict[str, Any]:
+        prediction = answer.boxes[0]["box"] if answer.boxes else None
+        iou = max(box_iou(prediction, box) for box in sample.boxes) if prediction else 0.0
+        return {"prediction": prediction, "target": sample.boxes, "iou": iou}
+
+
+class CharadesTask(EvalTask):
+    """R@1 at IoU 0.3/0.5/0.7 and mIoU of the first predicted span (seconds)."""
+
+    def question(self, sample: TemporalSample, prompt: str) -> str:
+        return prompt.replace("{query}", sample.query)
+
+    def request(self, sample: TemporalSample, prompt: str, media_root: Path) -> GroundingRequest:
+        return GroundingRequest(
+            self.question(sample, prompt), video=_media(media_root, sample.video), video_duration=sample.duration
+        )
+
+    def score(self, sample: TemporalSample, answer: GroundingAnswer) -> dict[str, Any]:
+        prediction = answer.spans[0]["span"] if answer.spans and answer.video_duration else None
+        iou = temporal_iou(prediction, sample.span) if prediction else 0.0
+        return {"prediction": prediction, "target": sample.span, "iou": iou}
+
+    def split_metrics(self, ious: Sequence[float]) -> dict[str, float]:
+        return {
+            "R@1,IoU=0.3": hit_rate(ious, 0.3),
+            "R@1,IoU=0.5": hit_rate(ious, 0.5),
+            "R@1,IoU=0.7": hit_rate(ious, 0.7),
+            "mIoU": mean_iou(ious),
+        }
+
+
+TASKS: dict[str, EvalTask] = {
+    "refcoco": RefCOCOTask(
+        name="refcoco",
+        title="Referring expression comprehension (RefCOCO/RefCOCO+/RefCOCOg)",
+        placeholder="{expression}",
+        default_prompt=(
+            "Provide the bounding box coordinates of the region this sentence describes: {expression}. "
+            "Include the object positions in [x0, y0, x1, y1] format."
+        ),
+        metric_names=("Acc@0.5",),
+    ),
+    "charades": CharadesTask(
+        name="charades",
+        title="Temporal video grounding (Charades-STA)",
+        placeholder="{query}",
+        default_prompt=(
+            'During which part of the video does "{query}" happen? '
+            "Give the start and end as fractions of the video length in {start, end} format."
+        ),
+        metric_names=("R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7", "mIoU"),
+    ),
+    "sound": SoundTask(
+        name="sound",
+        title="Sound source localization (VGG-SS)",
+        placeholder=None,
+        default_prompt=(
+            "Where is the sound's point of emission in this image? "
+            "Include the object positions in [x0, y0, x1, y1] format."
+        ),
+        metric_names=("Acc@0.5",),
+    ),
+}
+
+
+__all__ = ["TASKS", "CharadesTask", "EvalTask", "RefCOCOTask", "SoundTask"]
