@@ -21,6 +21,8 @@ AutoModel.register(GroundingGPTConfig, GroundingGPTModel, exist_ok=True)
 for _auto_class in (AutoModelForImageTextToText, AutoModelForMultimodalLM, AutoModelForPreTraining):
     _auto_class.register(GroundingGPTConfig, GroundingGPTForConditionalGeneration, exist_ok=True)
 
+from . import processing  # noqa: E402  (registers GroundingGPTProcessor with AutoProcessor; needs the config above)
+
 __all__ = [
     "GroundingGPTAudioEncoderConfig",
     "GroundingGPTConfig",

@@ -266,3 +266,19 @@ def test_remote_code_folder_loads_without_the_package(tiny_model, tmp_path, fixt
 def test_registration_is_import_side_effect():
     assert AutoConfig.for_model("groundinggpt").__class__ is GroundingGPTConfig
     assert modeling_groundinggpt.GroundingGPTConfig().text_config.vocab_size == 32009
+
+
+def test_importing_the_package_registers_the_processor(converted_dir, tmp_path):
+    """A fresh interpreter that only imports `modeling_groundinggpt` gets the full processor from AutoProcessor
+    (not a bare tokenizer that would silently ignore the media)."""
+    script = textwrap.dedent(
+        f"""
+        import modeling_groundinggpt
+        from transformers import AutoProcessor
+        print(type(AutoProcessor.from_pretrained({str(converted_dir)!r})).__name__)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "GroundingGPTProcessor"
