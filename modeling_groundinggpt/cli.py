@@ -8,6 +8,7 @@ Each subcommand is a thin layer over the Python API (`inference`, `visualization
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `groundinggpt` with `argv` (default: `sys.argv[1:]`); returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            # librosa's fallback notices on an undecodable audio file: the error line says it all.
+            warnings.filterwarnings("ignore", message="PySoundFile failed", category=UserWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning, module="librosa")
+            return args.handler(args)
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130

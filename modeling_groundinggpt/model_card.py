@@ -192,8 +192,8 @@ def load_summaries(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
             raise FileNotFoundError(f"Evaluation summary not found: {str(path)!r}")
         try:
             summaries.append(json.loads(path.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not a JSON evaluation summary ({error.msg}).") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not a JSON evaluation summary ({error}).") from None
     return summaries
 
 
