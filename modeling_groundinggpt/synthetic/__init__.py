@@ -11,39 +11,34 @@ and 1320 Hz. Three tasks:
   rectangles and a 2-5 s tone of one rectangle's colour.
 
 `generate_dataset` writes media and returns records in the GroundingGPT JSON format (see `dataset`),
-`write_dataset` writes `data.json`, `evaluate_answers` scores generated answers (Acc@0.5, R@1@IoU=0.5).
+`write_dataset` writes `data.json`, `to_eval_samples` turns records into samples of the benchmark harness
+(`modeling_groundinggpt.evaluation`: Acc@0.5 for boxes, R@1 at IoU 0.5 for spans), asked with `EVAL_PROMPTS`.
 """
 
 from .dataset import TASKS, Task, generate_dataset, load_dataset, record_messages, sample_rng, write_dataset
-from .evaluation import TaskScore, evaluate_answers, predicted_region, sample_iou
-from .metrics import box_accuracy, box_iou, hit_rate, span_iou, span_recall_at_1
+from .evaluation import EVAL_PROMPTS, EVAL_TASK_NAMES, to_eval_sample, to_eval_samples
 from .templates import IMAGE_QUESTION, SOUND_QUESTION, VIDEO_QUESTION, box_answer, span_answer
 from .world import COLORS, PALETTE, TONE_FREQUENCIES_HZ
 
 
 __all__ = [
     "COLORS",
+    "EVAL_PROMPTS",
+    "EVAL_TASK_NAMES",
     "IMAGE_QUESTION",
     "PALETTE",
     "SOUND_QUESTION",
     "TASKS",
     "TONE_FREQUENCIES_HZ",
     "Task",
-    "TaskScore",
     "VIDEO_QUESTION",
-    "box_accuracy",
     "box_answer",
-    "box_iou",
-    "evaluate_answers",
     "generate_dataset",
-    "hit_rate",
     "load_dataset",
-    "predicted_region",
     "record_messages",
-    "sample_iou",
     "sample_rng",
     "span_answer",
-    "span_iou",
-    "span_recall_at_1",
+    "to_eval_sample",
+    "to_eval_samples",
     "write_dataset",
 ]

@@ -1,64 +1,60 @@
-"""Scoring generated answers against a synthetic dataset's ground truth, through `post_process_grounding`."""
+"""Evaluating a model on a synthetic dataset with the package's benchmark harness (`modeling_groundinggpt.evaluation`).
+
+Each task maps to the harness task with the same metric: image -> `refcoco` (Acc@0.5), video -> `charades`
+(R@1 at IoU 0.3/0.5/0.7, mIoU), sound -> `sound` (Acc@0.5). The prompts below make the harness ask exactly the
+training questions:
+
+    samples = to_eval_samples(load_dataset(root / "data.json"))
+    for task, task_samples in samples.items():
+        evaluate(TASKS[EVAL_TASK_NAMES[task]], task_samples, grounder, output_dir, media_root=root,
+                 prompt=EVAL_PROMPTS[task])
+"""
 
 from collections.abc import Sequence
-from typing import TypedDict
 
-from modeling_groundinggpt.processing.grounding import post_process_grounding
-
-from .metrics import box_iou, span_iou
+from ..evaluation.formats import RefSample, Sample, SoundSample, TemporalSample
+from .templates import SOUND_QUESTION
 
 
-class TaskScore(TypedDict):
-    """Scores of one task: `hit_rate` is Acc@threshold for boxes and R@1@IoU=threshold for spans."""
+EVAL_TASK_NAMES: dict[str, str] = {"image": "refcoco", "video": "charades", "sound": "sound"}
+"""Synthetic task -> name of the harness task in `modeling_groundinggpt.evaluation.TASKS`."""
 
-    num_samples: int
-    hit_rate: float
-    mean_iou: float
-    unparsed: int
+EVAL_PROMPTS: dict[str, str] = {
+    "image": "Where is the {expression} box?",
+    "video": "When is the {query} square visible?",
+    "sound": SOUND_QUESTION,
+}
+"""Synthetic task -> harness prompt; the placeholder is filled with the asked colour."""
 
 
-def predicted_region(record: dict, text: str) -> list[float] | None:
-    """The first box (image and sound tasks, in pixels) or span (video task, in seconds) of a generated answer,
-    or None when the answer holds none."""
+def to_eval_sample(record: dict) -> Sample:
+    """One synthetic record as a harness sample (split = its task), media paths relative to the dataset root."""
     truth = record["ground_truth"]
-    if truth["task"] == "video":
-        (result,) = post_process_grounding([text], video_durations=[truth["duration"]])
-        return result["spans"][0]["span"] if result["spans"] else None
-    (result,) = post_process_grounding([text], image_sizes=[truth["image_size"]])
-    return result["boxes"][0]["box"] if result["boxes"] else None
+    task = truth["task"]
+    if task == "image":
+        return RefSample(id=record["id"], image=record["image"], expression=truth["color"], box=truth["box"], split=task)
+    if task == "video":
+        return TemporalSample(
+            id=record["id"],
+            video=record["video"],
+            query=truth["color"],
+            span=truth["span"],
+            duration=truth["duration"],
+            split=task,
+        )
+    if task == "sound":
+        return SoundSample(
+            id=record["id"], image=record["image"], audio=record["sound"], boxes=[truth["box"]], split=task
+        )
+    raise ValueError(f"Record {record.get('id')!r} has the unknown task {task!r}.")
 
 
-def sample_iou(record: dict, text: str) -> float | None:
-    """IoU of the answer's first box/span with the record's ground truth; None when the answer holds none."""
-    truth = record["ground_truth"]
-    region = predicted_region(record, text)
-    if region is None:
-        return None
-    return span_iou(region, truth["span"]) if truth["task"] == "video" else box_iou(region, truth["box"])
+def to_eval_samples(records: Sequence[dict]) -> dict[str, list[Sample]]:
+    """The records as harness samples, grouped by synthetic task (in first-appearance order)."""
+    samples: dict[str, list[Sample]] = {}
+    for record in records:
+        samples.setdefault(record["ground_truth"]["task"], []).append(to_eval_sample(record))
+    return samples
 
 
-def evaluate_answers(records: Sequence[dict], texts: Sequence[str], threshold: float = 0.5) -> dict[str, TaskScore]:
-    """Score one generated answer per record, per task.
-
-    Returns:
-        `{task: {"num_samples", "hit_rate", "mean_iou", "unparsed"}}` for every task present; an answer without a
-        box/span counts as IoU 0 and is also counted in `unparsed`.
-    """
-    if len(records) != len(texts):
-        raise ValueError(f"Got {len(texts)} answers for {len(records)} records.")
-    per_task: dict[str, list[float | None]] = {}
-    for record, text in zip(records, texts):
-        per_task.setdefault(record["ground_truth"]["task"], []).append(sample_iou(record, text))
-    scores: dict[str, TaskScore] = {}
-    for task, ious in per_task.items():
-        values = [0.0 if iou is None else iou for iou in ious]
-        scores[task] = {
-            "num_samples": len(values),
-            "hit_rate": sum(value >= threshold for value in values) / len(values),
-            "mean_iou": sum(values) / len(values),
-            "unparsed": sum(iou is None for iou in ious),
-        }
-    return scores
-
-
-__all__ = ["TaskScore", "evaluate_answers", "predicted_region", "sample_iou"]
+__all__ = ["EVAL_PROMPTS", "EVAL_TASK_NAMES", "to_eval_sample", "to_eval_samples"]
