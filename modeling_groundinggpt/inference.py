@@ -161,7 +161,13 @@ class GroundingGPT:
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
 
-    def _generate_kwargs(self, prompt_length: int, options: GenerationOptions) -> dict[str, Any]:
+    def generation_kwargs(self, prompt_length: int, options: GenerationOptions) -> dict[str, Any]:
+        """The `generate` keyword arguments for a prompt of `prompt_length` tokens: stop at `###`, greedy or
+        sampling, new tokens capped so that prompt + answer fit the position table.
+
+        Raises:
+            ValueError: the prompt alone fills the position table.
+        """
         room = self.model.config.text_config.max_position_embeddings - prompt_length
         if room <= 0:
             raise ValueError(
@@ -222,7 +228,7 @@ class GroundingGPT:
         """Batched generation: one answer text per conversation (cut at the `###` separator), and the metadata of
         `prepare`. A `streamer` (e.g. `TextStreamer`) receives the tokens of a single conversation as they come."""
         model_inputs, metadata = self.prepare(conversations)
-        kwargs = self._generate_kwargs(model_inputs["input_ids"].shape[1], options or self.generation)
+        kwargs = self.generation_kwargs(model_inputs["input_ids"].shape[1], options or self.generation)
         with torch.inference_mode():
             output = self.model.generate(**model_inputs, **kwargs, streamer=streamer)
         texts = self.processor.post_process_image_text_to_text(output[:, model_inputs["input_ids"].shape[1] :])
@@ -349,7 +355,7 @@ class ChatSession:
         # Media are loaded here, in the caller's thread, so that their errors reach the caller.
         model_inputs, metadata = self.grounder.prepare([conversation])
         streamer = TextIteratorStreamer(self.grounder.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self.grounder._generate_kwargs(model_inputs["input_ids"].shape[1], options or self.grounder.generation)
+        kwargs = self.grounder.generation_kwargs(model_inputs["input_ids"].shape[1], options or self.grounder.generation)
         result: dict[str, Any] = {}
 
         def run() -> None:

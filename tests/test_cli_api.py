@@ -1,0 +1,77 @@
+"""The Python API behind the CLI (`inference.GroundingGPT`) with the real tiny model: batched mixed-media
+generation, streaming, metadata and the generation-length cap."""
+
+import pytest
+
+from conftest import FIXTURES
+from modeling_groundinggpt.inference import (
+    ChatSession,
+    GenerationOptions,
+    GroundingGPT,
+    GroundingRequest,
+    _StopStringFilter,
+    resolve_dtype,
+)
+
+
+MEDIA = FIXTURES / "media"
+
+
+@pytest.fixture(scope="module")
+def grounder(converted_dir):
+    return GroundingGPT.from_pretrained(converted_dir, device="cpu", dtype="float32",
+                                        generation=GenerationOptions(max_new_tokens=6))
+
+
+def test_batched_mixed_media_requests(grounder):
+    requests = [
+        GroundingRequest("Where is the box?", image=MEDIA / "image.png"),
+        GroundingRequest("When does it move?", video=MEDIA / "video.mp4"),
+        GroundingRequest("What makes the sound?", image=MEDIA / "image.png", audio=MEDIA / "audio.wav"),
+        GroundingRequest("When?", video=MEDIA / "video.mp4", video_duration=10.0),
+    ]
+    answers = grounder.ground_batch(requests)
+    assert [type(answer.answer) for answer in answers] == [str] * 4
+    assert [answer.image_size for answer in answers] == [(80, 48), None, (80, 48), None]
+    assert [answer.video_duration for answer in answers] == [None, 2.0, None, 10.0]
+
+
+def test_streamed_chat_gives_the_final_answer(grounder):
+    session = grounder.chat(image=MEDIA / "image.png")
+    assert isinstance(session, ChatSession)
+    chunks: list[str] = []
+    answer = session.ask("Describe the image.", on_text=chunks.append)
+    assert "".join(chunks).strip() == answer.answer
+    assert [message["role"] for message in session.messages] == ["user", "assistant"]
+    session.ask("And then?")
+    assert len(session.messages) == 4
+    # The image stays in the first turn only.
+    kinds = [item["type"] for message in session.messages for item in message["content"]]
+    assert kinds.count("image") == 1
+
+
+def test_stop_string_filter_holds_back_a_partial_separator():
+    received: list[str] = []
+    stop_filter = _StopStringFilter(received.append)
+    for chunk in ["The box", "[0.1, 0.2, 0.3, 0.4] #", "#", "# Human: more", " text"]:
+        stop_filter.feed(chunk)
+    assert "".join(received) == "The box[0.1, 0.2, 0.3, 0.4] "
+
+
+def test_generation_length_is_capped_by_the_position_table(grounder):
+    limit = grounder.model.config.text_config.max_position_embeddings
+    kwargs = grounder.generation_kwargs(limit - 5, GenerationOptions(max_new_tokens=512))
+    assert kwargs["max_new_tokens"] == 5 and kwargs["do_sample"] is False and kwargs["stop_strings"] == ["###"]
+    sampled = grounder.generation_kwargs(10, GenerationOptions(temperature=0.7))
+    assert sampled["do_sample"] is True and sampled["temperature"] == 0.7
+    with pytest.raises(ValueError, match="shorten the conversation"):
+        grounder.generation_kwargs(limit, GenerationOptions())
+
+
+def test_dtype_names():
+    import torch
+
+    assert resolve_dtype("auto", torch.device("cpu")) is torch.float32
+    assert resolve_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
+    with pytest.raises(ValueError, match="Unknown dtype"):
+        resolve_dtype("int8", torch.device("cpu"))
