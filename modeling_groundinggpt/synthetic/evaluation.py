@@ -32,7 +32,9 @@ def to_eval_sample(record: dict) -> Sample:
     truth = record["ground_truth"]
     task = truth["task"]
     if task == "image":
-        return RefSample(id=record["id"], image=record["image"], expression=truth["color"], box=truth["box"], split=task)
+        return RefSample(
+            id=record["id"], image=record["image"], expression=truth["color"], box=truth["box"], split=task
+        )
     if task == "video":
         return TemporalSample(
             id=record["id"],
