@@ -60,6 +60,7 @@ def parse_args(argv: list[str]) -> tuple[ScriptArguments, SFTConfig]:
 def main(argv: list[str]) -> None:
     script_args, training_args = parse_args(argv)
     model, processor = load_model_and_processor(script_args.model_name_or_path, **(training_args.model_init_kwargs or {}))
+    training_args.model_init_kwargs = None  # used here; SFTTrainer would warn that it ignores them
     train_dataset = load_sft_dataset(script_args.data_path)
     peft_config = None
     if script_args.lora:
