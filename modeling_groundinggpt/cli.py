@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = add("eval", command_eval, "Evaluate on RefCOCO/+/g (refcoco), Charades-STA (charades) or VGG-SS (sound).",
                      parents=[model])
-    evaluation.add_argument("task", choices=tuple(TASKS))
+    evaluation.add_argument("task", choices=tuple(TASKS),
+                            help="; ".join(f"{name}: {task.title}" for name, task in TASKS.items()))
     evaluation.add_argument("--annotations", required=True, help="the task's JSONL (see docs/evaluation.md)")
     evaluation.add_argument("--media-root", help="folder the media paths are relative to (default: the JSONL's folder)")
     evaluation.add_argument("--output-dir", required=True, help="predictions, run settings and summary; reruns resume")

@@ -9,6 +9,7 @@ with `--prompt`; `{expression}` / `{query}` is replaced by the sample's text.
 Scoring: the first box (or span) of the answer is the prediction; an answer without one scores IoU 0.
 """
 
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,30 +26,29 @@ def _media(root: Path, relative: str) -> str:
 
 
 @dataclass(frozen=True)
-class EvalTask:
-    """A benchmark: its name, prompt placeholder, default prompt and metrics."""
+class EvalTask(ABC):
+    """A benchmark: its name, title, prompt placeholder and default prompt; subclasses define the scoring."""
 
     name: str
     title: str
     placeholder: str | None
     default_prompt: str
-    metric_names: tuple[str, ...]
 
+    @abstractmethod
     def question(self, sample: Sample, prompt: str) -> str:
         """The prompt with the sample's text in place of the placeholder."""
-        raise NotImplementedError
 
+    @abstractmethod
     def request(self, sample: Sample, prompt: str, media_root: Path) -> GroundingRequest:
         """The model request of one sample, media paths resolved against `media_root`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def score(self, sample: Sample, answer: GroundingAnswer) -> dict[str, Any]:
         """The per-sample record fields: `prediction` (or None), `target` and `iou`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def split_metrics(self, ious: Sequence[float]) -> dict[str, float]:
         """The reported metrics (percent) of one split from its per-sample IoUs."""
-        raise NotImplementedError
 
     def check_prompt(self, prompt: str) -> None:
         """Raise ValueError if a custom prompt lacks the sample placeholder."""
@@ -137,7 +137,6 @@ TASKS: dict[str, EvalTask] = {
             "Provide the bounding box coordinates of the region this sentence describes: {expression}. "
             "Include the object positions in [x0, y0, x1, y1] format."
         ),
-        metric_names=("Acc@0.5",),
     ),
     "charades": CharadesTask(
         name="charades",
@@ -147,7 +146,6 @@ TASKS: dict[str, EvalTask] = {
             'During which part of the video does "{query}" happen? '
             "Give the start and end as fractions of the video length in {start, end} format."
         ),
-        metric_names=("R@1,IoU=0.3", "R@1,IoU=0.5", "R@1,IoU=0.7", "mIoU"),
     ),
     "sound": SoundTask(
         name="sound",
@@ -157,7 +155,6 @@ TASKS: dict[str, EvalTask] = {
             "Where is the sound's point of emission in this image? "
             "Include the object positions in [x0, y0, x1, y1] format."
         ),
-        metric_names=("Acc@0.5",),
     ),
 }
 
