@@ -13,7 +13,7 @@ from modeling_groundinggpt.training import build_sft_trainer, load_model_and_pro
 
 STEPS = 20
 RESUME_STEP = 10
-# Measured on the tiny checkpoint: the loss goes from ~7.5 to ~0.1 in 20 steps (a factor of ~70).
+# Measured on the tiny checkpoint (CPU, fp32): the loss goes from 7.34 to 0.23 in 20 steps, a factor of ~32.
 MIN_LOSS_FACTOR = 20
 BOXES = {
     "red": "[0.10, 0.20, 0.30, 0.40]",
