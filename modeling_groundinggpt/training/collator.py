@@ -187,7 +187,7 @@ class GroundingGPTDataCollator:
         """The cut position of a row of `length` tokens that exceeds `max_length`, moved back to the start of a media
         run it would cut through; lowers `kept[column][row]` to the number of that row's media left whole."""
         cut = self.max_length
-        for column, (_, name) in MEDIA_COLUMNS.items():
+        for _, name in MEDIA_COLUMNS.values():
             run_starts = (ids[:length] == getattr(self.processor, f"{name}_start_token_id")).nonzero().flatten()
             run_ends = (ids[:length] == getattr(self.processor, f"{name}_end_token_id")).nonzero().flatten()
             for start, end in zip(run_starts.tolist(), run_ends.tolist()):
