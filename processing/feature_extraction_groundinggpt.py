@@ -167,7 +167,7 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
             try:
                 samples, sampling_rate = librosa.load(path, sr=None, mono=False)
             except Exception as error:  # soundfile and audioread raise many unrelated types on bad files
-                raise ValueError(f"Could not decode the audio file {path!r}: {error}") from error
+                raise ValueError(f"Could not decode the audio file {path!r}: {type(error).__name__}: {error}") from error
             source = repr(path)
         else:
             if sampling_rate is None:
