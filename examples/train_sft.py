@@ -36,7 +36,11 @@ class ScriptArguments:
         metadata={"help": "GroundingGPT JSON file(s), comma-separated, or a Hugging Face dataset with `messages`."}
     )
     media_root: str | None = field(default=None, metadata={"help": "Folder that relative media paths are in."})
-    stage: int = field(default=3, metadata={"help": "Training stage: 1, 2 or 3.", "choices": [1, 2, 3]})
+    stage: int = field(
+        default=3,
+        metadata={"help": "Training stage: 1, 2 or 3 (the paper's); 0 trains every parameter (from scratch).",
+                  "choices": [0, 1, 2, 3]},
+    )
     lora: bool = field(
         default=False,
         metadata={"help": "Train LoRA on the language model (stages 2-3); also writes a merged model to OUTPUT_DIR/merged."},

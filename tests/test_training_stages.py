@@ -75,3 +75,23 @@ def test_one_step_changes_exactly_the_stage_parameters(stage, converted_dir, fix
     ):
         assert not any(module.training for module in encoder.modules())
     assert model.model.video_tower.video_qformer.training
+
+
+def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_dir, tmp_path):
+    """Stage 0 (from scratch, used for the demo model) trains every parameter and leaves the encoders trainable."""
+    model, processor = load_model_and_processor(converted_dir)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    args = SFTConfig(
+        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-3, bf16=False, report_to="none",
+        save_strategy="no", disable_tqdm=True,
+    )
+    dataset = Dataset.from_list([as_dataset_row(two_turn_sample())])
+    trainer = build_sft_trainer(model, processor, args, dataset, stage=0, media_root=fixtures_dir / "media")
+    assert all(parameter.requires_grad for parameter in model.parameters())
+    trainer.train()
+    unchanged = {name for name, parameter in model.named_parameters() if torch.equal(parameter, before[name])}
+    # Only what the forward never reaches: the CLIP layer after the feature layer (-2) and CLIP's post-layernorm.
+    assert unchanged and all(
+        name.startswith(("model.vision_tower.encoder.layers.2.", "model.vision_tower.post_layernorm.")) for name in unchanged
+    ), sorted(unchanged)
+    assert model.model.video_tower.frame_encoder.training and model.model.audio_tower.encoder.training

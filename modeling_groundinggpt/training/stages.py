@@ -35,7 +35,8 @@ class StagePreset:
     A training stage.
 
     Attributes:
-        stage: 1 (multimodal alignment), 2 (fine-grained alignment) or 3 (multi-granularity instruction tuning).
+        stage: 1 (multimodal alignment), 2 (fine-grained alignment) or 3 (multi-granularity instruction tuning);
+            0 trains everything, encoders included (training from scratch).
         trainable: submodule / parameter names trained in full, relative to `GroundingGPTForConditionalGeneration`.
         learning_rate: the learning rate of the original scripts (`scripts/pretrain.sh`, `scripts/finetune.sh`).
     """
@@ -46,6 +47,9 @@ class StagePreset:
 
 
 STAGES: dict[int, StagePreset] = {
+    # Not a stage of the paper: every parameter trains, for a model built from scratch (the demo model, whose
+    # encoders have no pretrained weights to keep).
+    0: StagePreset(stage=0, trainable=FROZEN_ENCODERS + ADAPTERS + LANGUAGE_MODEL, learning_rate=1e-3),
     1: StagePreset(stage=1, trainable=ADAPTERS, learning_rate=1e-3),
     2: StagePreset(stage=2, trainable=ADAPTERS + LANGUAGE_MODEL, learning_rate=2e-5),
     3: StagePreset(stage=3, trainable=ADAPTERS + LANGUAGE_MODEL, learning_rate=2e-5),
@@ -53,7 +57,7 @@ STAGES: dict[int, StagePreset] = {
 
 
 def get_stage(stage: int) -> StagePreset:
-    """The preset of stage 1, 2 or 3."""
+    """The preset of stage 0 (from scratch), 1, 2 or 3."""
     if stage not in STAGES:
         raise ValueError(f"GroundingGPT has training stages {sorted(STAGES)}, got {stage}.")
     return STAGES[stage]
@@ -82,7 +86,7 @@ def keep_in_eval_mode(module: nn.Module) -> None:
 def freeze_for_stage(model: nn.Module, stage: int) -> list[str]:
     """
     Set `requires_grad` for `stage` on a `GroundingGPTForConditionalGeneration`: the stage's modules train, all
-    else is frozen, and the pretrained encoders are kept in eval mode.
+    else is frozen, and the frozen pretrained encoders are kept in eval mode.
 
     Returns:
         The names of the trainable parameters.
@@ -92,6 +96,8 @@ def freeze_for_stage(model: nn.Module, stage: int) -> list[str]:
     for name in preset.trainable:
         _get(model, name).requires_grad_(True)
     for name in FROZEN_ENCODERS:
+        if name in preset.trainable:
+            continue
         target = _get(model, name)
         if isinstance(target, nn.Module):
             keep_in_eval_mode(target)
