@@ -14,11 +14,13 @@ Every branch of GroundingGPT-7B is present, scaled down so that the model learns
 Media token counts are small so that a sample stays short (about 160 tokens for an image with a sound).
 """
 
+import torch
 from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerBase
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import GroundingGPTAudioEncoderConfig, GroundingGPTConfig
 from .convert.convert_tokenizer import MULTIMODAL_TOKENS
+from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from .processing import (
     GroundingGPTFeatureExtractor,
     GroundingGPTImageProcessor,
@@ -137,6 +139,35 @@ def demo_config(tokenizer: PreTrainedTokenizerBase) -> GroundingGPTConfig:
     )
 
 
+def _sincos_2d(grid_size: int, dim: int) -> torch.Tensor:
+    """`[grid_size**2, dim]` fixed 2D sine-cosine position embeddings (row-major patches; half the channels encode
+    the row, half the column)."""
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+    frequencies = 1.0 / 10000 ** (torch.arange(dim // 4) / (dim // 4))
+    parts = []
+    for coordinate in (rows, cols):
+        angles = coordinate.reshape(-1, 1).float() * frequencies
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1)
+
+
+def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTForConditionalGeneration:
+    """A randomly initialised demo model to train from scratch.
+
+    transformers' default initialisation is kept, except for the CLIP tower's patch position embeddings, which start
+    as 2D sine-cosine embeddings: with the default N(0, 0.02) start, patch positions are drowned by patch content,
+    and a model that must output box coordinates learns where things are much later.
+    """
+    torch.manual_seed(seed)
+    model = GroundingGPTForConditionalGeneration(config)
+    position_embedding = model.model.vision_tower.embeddings.position_embedding.weight
+    grid_size = config.vision_config.image_size // config.vision_config.patch_size
+    with torch.no_grad():
+        position_embedding[0].zero_()
+        position_embedding[1:] = _sincos_2d(grid_size, position_embedding.shape[1])
+    return model
+
+
 def build_demo_processor(
     tokenizer: PreTrainedTokenizerBase, config: GroundingGPTConfig | None = None
 ) -> GroundingGPTProcessor:
@@ -182,4 +213,5 @@ __all__ = [
     "DEMO_VIDEO_FRAME_SIZE",
     "build_demo_processor",
     "demo_config",
+    "init_demo_model",
 ]

@@ -93,6 +93,7 @@ def build_model_card(
     base_model: str | None = None,
     datasets: Sequence[str] = (),
     tags: Sequence[str] = (),
+    description: str = "",
 ) -> ModelCard:
     """A model card for a GroundingGPT checkpoint.
 
@@ -107,6 +108,7 @@ def build_model_card(
         base_model: the checkpoint this one derives from, if any.
         datasets: Hub dataset ids the model was trained on.
         tags: extra tags.
+        description: Markdown inserted after the introduction (e.g. what this particular checkpoint is).
     """
     results = eval_results_from_summaries(summaries)
     model_name = repo_id.split("/")[-1]
@@ -128,7 +130,7 @@ GroundingGPT ([Li et al., ACL 2024](https://arxiv.org/abs/2401.06071)) in the Hu
 a LLaMA language model with CLIP image, video Q-Former and ImageBind audio encoders, answering questions about
 images, videos and sounds with **boxes** `[x1, y1, x2, y2]` (relative to the image padded to a square) and **time
 spans** `{{start, end}}` (relative to the video duration).
-
+{description}
 ## Usage
 
 Install the `modeling-groundinggpt` package (it registers the model with the Auto classes), then:
