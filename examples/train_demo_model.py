@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> None:
         "--save_total_limit", "1",
         "--report_to", "none",
         "--seed", str(args.seed),
-        "--dataloader_num_workers", "0",
+        "--dataloader_num_workers", "1",
         "--use_cpu", "true",
+        "--gradient_checkpointing", "false",
     ])
     print(f"training done after {(time.perf_counter() - started) / 60:.1f} min")
     summaries = evaluate_model(run_dir, eval_root, args.work_dir / "eval-results")
