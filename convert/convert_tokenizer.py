@@ -103,9 +103,30 @@ def _saved_added_token_ids(original_dir: str) -> dict[str, int]:
     return {entry["content"]: int(token_id) for token_id, entry in decoder.items()}
 
 
-def _special(content: str) -> AddedToken:
-    # Split off the raw text without eating neighbouring whitespace: this is what the 4.34 fast tokenizer did.
+def special_token(content: str) -> AddedToken:
+    """A special token split off the raw text without eating neighbouring whitespace (as the 4.34 fast tokenizer
+    did)."""
     return AddedToken(content, lstrip=False, rstrip=False, normalized=False, special=True, single_word=False)
+
+
+def wrap_tokenizer(
+    backend: Tokenizer, unk_token: str, bos_token: str, eos_token: str, model_max_length: int
+) -> PreTrainedTokenizerFast:
+    """A GroundingGPT tokenizer around a `tokenizers` backend: BOS added, pad = unk, the nine multimodal tokens as
+    extra special tokens, left padding (for generation)."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token=unk_token,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        pad_token=unk_token,
+        extra_special_tokens=list(MULTIMODAL_TOKENS),
+        add_bos_token=True,
+        add_eos_token=False,
+        clean_up_tokenization_spaces=False,
+        model_max_length=model_max_length,
+        padding_side="left",
+    )
 
 
 def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFast:
@@ -134,8 +155,8 @@ def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFas
             )
 
     unk, bos, eos = proto.trainer_spec.unk_piece, proto.trainer_spec.bos_piece, proto.trainer_spec.eos_piece
-    backend.add_special_tokens([_special(unk), _special(bos), _special(eos)])
-    backend.add_special_tokens([_special(token) for token in MULTIMODAL_TOKENS])
+    backend.add_special_tokens([special_token(unk), special_token(bos), special_token(eos)])
+    backend.add_special_tokens([special_token(token) for token in MULTIMODAL_TOKENS])
     for token, token_id in expected_ids.items():
         if backend.token_to_id(token) != token_id:
             raise ValueError(f"{token} got id {backend.token_to_id(token)} instead of {token_id}.")
@@ -143,16 +164,4 @@ def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFas
     with open(os.path.join(original_dir, "tokenizer_config.json"), encoding="utf-8") as handle:
         model_max_length = json.load(handle).get("model_max_length", 4096)
 
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token=unk,
-        bos_token=bos,
-        eos_token=eos,
-        pad_token=unk,
-        extra_special_tokens=list(MULTIMODAL_TOKENS),
-        add_bos_token=True,
-        add_eos_token=False,
-        clean_up_tokenization_spaces=False,
-        model_max_length=model_max_length,
-        padding_side="left",
-    )
+    return wrap_tokenizer(backend, unk, bos, eos, model_max_length)

@@ -13,7 +13,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processo
 from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerFast
 
-from .convert.convert_tokenizer import MULTIMODAL_TOKENS
+from .convert.convert_tokenizer import MULTIMODAL_TOKENS, special_token, wrap_tokenizer
 from .processing.chat_template import DEFAULT_SYSTEM_PROMPT
 from .synthetic.templates import IMAGE_QUESTION, SOUND_QUESTION, VIDEO_QUESTION, box_answer, span_answer
 from .synthetic.world import COLORS
@@ -51,10 +51,6 @@ def demo_tokenizer_corpus() -> list[str]:
     return texts
 
 
-def _special(content: str) -> AddedToken:
-    return AddedToken(content, lstrip=False, rstrip=False, normalized=False, special=True, single_word=False)
-
-
 def train_demo_tokenizer(vocab_size: int = DEMO_BPE_VOCAB_SIZE) -> PreTrainedTokenizerFast:
     """Train the demo tokenizer (deterministic: the corpus and the BPE trainer are).
 
@@ -77,26 +73,14 @@ def train_demo_tokenizer(vocab_size: int = DEMO_BPE_VOCAB_SIZE) -> PreTrainedTok
         show_progress=False,
     )
     backend.train_from_iterator(demo_tokenizer_corpus(), trainer=trainer)
-    backend.add_special_tokens([_special(token) for token in MULTIMODAL_TOKENS])
+    backend.add_special_tokens([special_token(token) for token in MULTIMODAL_TOKENS])
     backend.add_tokens([AddedToken(SEPARATOR_TOKEN, normalized=False, special=False)])
     backend.post_processor = processors.TemplateProcessing(
         single=f"{BOS_TOKEN}:0 $A:0",
         pair=f"{BOS_TOKEN}:0 $A:0 {BOS_TOKEN}:1 $B:1",
         special_tokens=[(BOS_TOKEN, backend.token_to_id(BOS_TOKEN))],
     )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token=UNK_TOKEN,
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        pad_token=UNK_TOKEN,
-        extra_special_tokens=list(MULTIMODAL_TOKENS),
-        add_bos_token=True,
-        add_eos_token=False,
-        clean_up_tokenization_spaces=False,
-        model_max_length=DEMO_MODEL_MAX_LENGTH,
-        padding_side="left",
-    )
+    return wrap_tokenizer(backend, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN, DEMO_MODEL_MAX_LENGTH)
 
 
 __all__ = ["DEMO_BPE_VOCAB_SIZE", "SEPARATOR_TOKEN", "demo_tokenizer_corpus", "train_demo_tokenizer"]
