@@ -105,7 +105,6 @@ RENAME_RULES: list[RenameRule] = [
     RenameRule(_AUDIO + r"blocks\.(\d+)\.(.+)", rf"{_AUDIO_ENCODER}.layers.\1.\2"),
     RenameRule(_AUDIO + r"0\.(weight|bias)", rf"{_AUDIO_ENCODER}.head_layernorm.\1"),
     RenameRule(_AUDIO + r"2\.weight", f"{_AUDIO_ENCODER}.head_projection.weight"),
-    RenameRule(_AUDIO + r"1\.log_logit_scale", f"{_AUDIO_ENCODER}.log_logit_scale"),
     # Audio branch: clip positions, audio Q-Former, projection.
     RenameRule(r"model\.audio_position_embedding\.weight", "model.audio_tower.clip_position_embedding.weight"),
     RenameRule(r"model\.audio_query_tokens", "model.audio_tower.query_tokens"),
@@ -128,6 +127,10 @@ DROP_RULES: list[DropRule] = [
         "Position ids of the Q-Former's text embeddings, which the original deletes (queries only, no text).",
     ),
     DropRule(
+        r"model\.audio_encoder\.modality_postprocessors\.audio\.1\.log_logit_scale",
+        "ImageBind's fixed (non-learnable) audio logit scale log(20): `audio_config.logit_scale` holds it.",
+    ),
+    DropRule(
         r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",
         "RoPE frequencies, recomputed from the config by transformers' LLaMA.",
     ),
@@ -135,10 +138,16 @@ DROP_RULES: list[DropRule] = [
 
 # CLIP vision tower: the original keeps it outside the state dict and loads it from the CLIP folder.
 CLIP_RENAME_RULE = RenameRule(r"vision_model\.(.+)", r"model.vision_tower.\1")
-CLIP_DROP_RULE = DropRule(
-    r"(?:text_model\..+|text_projection\.weight|visual_projection\.weight|logit_scale)",
-    "CLIP's text tower and contrastive projections: GroundingGPT only uses the vision transformer's hidden states.",
-)
+CLIP_DROP_RULES = [
+    DropRule(
+        r"(?:text_model\..+|text_projection\.weight|visual_projection\.weight|logit_scale)",
+        "CLIP's text tower and contrastive projections: GroundingGPT only uses the vision transformer's hidden states.",
+    ),
+    DropRule(
+        r"vision_model\.embeddings\.position_ids",
+        "Position ids buffer stored by older transformers versions; transformers recomputes it.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -167,8 +176,9 @@ def map_original_key(key: str) -> MappedKey:
 
 def map_clip_key(key: str) -> MappedKey:
     """Maps one key of the CLIP checkpoint (CLIPVisionModel or full CLIPModel)."""
-    if re.fullmatch(CLIP_DROP_RULE.pattern, key):
-        return MappedKey(target=None, drop_reason=CLIP_DROP_RULE.reason)
+    for rule in CLIP_DROP_RULES:
+        if re.fullmatch(rule.pattern, key):
+            return MappedKey(target=None, drop_reason=rule.reason)
     target = CLIP_RENAME_RULE.apply(key)
     if target is None:
         raise KeyError(f"No conversion rule for CLIP key {key!r}: refusing to guess where it belongs.")

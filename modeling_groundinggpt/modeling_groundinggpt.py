@@ -158,9 +158,8 @@ class GroundingGPTPreTrainedModel(PreTrainedModel):
             init.xavier_normal_(module.bias_k)
             init.xavier_normal_(module.bias_v)
         elif isinstance(module, ImageBindAudioEncoder):
-            init.trunc_normal_(module.embeddings.class_embedding, std=std)
-            init.trunc_normal_(module.embeddings.position_embedding, std=std)
-            init.constant_(module.log_logit_scale, torch.log(torch.tensor(module.config.logit_scale)).item())
+            init.trunc_normal_(module.embeddings.class_embedding, std=module.config.initializer_range)
+            init.trunc_normal_(module.embeddings.position_embedding, std=module.config.initializer_range)
 
 
 class GroundingGPTModel(GroundingGPTPreTrainedModel):
@@ -338,6 +337,41 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
     def get_audio_features(self, input_features: torch.Tensor) -> torch.Tensor:
         """See [`GroundingGPTModel.get_audio_features`]."""
         return self.model.get_audio_features(input_features)
+
+    def _expand_inputs_for_generation(
+        self,
+        expand_size: int = 1,
+        is_encoder_decoder: bool = False,
+        input_ids: torch.LongTensor | None = None,
+        **model_kwargs,
+    ) -> tuple[torch.LongTensor, dict]:
+        """
+        Beam search and `num_return_sequences` repeat every row `expand_size` times; each row's media must be
+        repeated with it, as a block. (The default repeats each media item in place, which pairs media with the
+        wrong rows as soon as a sample holds several items of one modality.)
+        """
+        if expand_size == 1 or input_ids is None:
+            return super()._expand_inputs_for_generation(expand_size, is_encoder_decoder, input_ids, **model_kwargs)
+        config = self.config
+        image_tokens = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
+        modalities = (
+            (("pixel_values",), config.image_token_id, image_tokens),
+            (("pixel_values_videos", "video_frame_mask"), config.video_token_id, config.num_video_query_tokens),
+            (("input_features",), config.audio_token_id, config.num_audio_query_tokens),
+        )
+        media = {}
+        for keys, token_id, tokens_per_item in modalities:
+            counts = ((input_ids == token_id).sum(dim=1) // tokens_per_item).tolist()
+            starts = [sum(counts[:row]) for row in range(len(counts))]
+            index = [i for start, count in zip(starts, counts) for _ in range(expand_size) for i in range(start, start + count)]
+            for key in keys:
+                if model_kwargs.get(key) is not None:
+                    values = model_kwargs.pop(key)
+                    media[key] = values[torch.tensor(index, dtype=torch.long, device=values.device)]
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size, is_encoder_decoder, input_ids, **model_kwargs
+        )
+        return input_ids, {**model_kwargs, **media}
 
     @can_return_tuple
     def forward(

@@ -1,7 +1,5 @@
 """ImageBind's audio encoder, the only ImageBind modality GroundingGPT uses (no transformers equivalent exists)."""
 
-import math
-
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
@@ -107,8 +105,7 @@ class ImageBindAudioEncoder(nn.Module):
         self.layers = nn.ModuleList([ImageBindAudioLayer(config) for _ in range(config.num_hidden_layers)])
         self.head_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.head_projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
-        # The original stores the scale as the buffer log(20) and exponentiates it at run time (in float32).
-        self.register_buffer("log_logit_scale", torch.tensor(math.log(config.logit_scale)), persistent=True)
+        self.logit_scale = config.logit_scale
 
     def forward(self, input_features: torch.Tensor) -> torch.Tensor:
         """`input_features` `[batch, 1, num_mel_bins, target_length]` -> `[batch, projection_dim]`."""
@@ -117,7 +114,7 @@ class ImageBindAudioEncoder(nn.Module):
             hidden_states = layer(hidden_states)
         pooled = self.head_layernorm(hidden_states)[:, 0]
         embeds = nn.functional.normalize(self.head_projection(pooled), dim=-1, p=2)
-        return self.log_logit_scale.exp().to(embeds.dtype) * embeds
+        return self.logit_scale * embeds
 
 
 __all__ = ["ImageBindAudioEncoder"]

@@ -282,3 +282,31 @@ def test_importing_the_package_registers_the_processor(converted_dir, tmp_path):
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "GroundingGPTProcessor"
+
+
+def test_beam_search_keeps_each_samples_media(tiny_model, mixed_cases, monkeypatch):
+    """num_beams / num_return_sequences repeat rows: a sample with two images keeps both, in order, in every beam
+    (transformers' default repeats each image in place: [a, a, b, b, c, c] instead of [a, a, b, c, b, c])."""
+    image_case = mixed_cases["image"]
+    ids = image_case["input_ids"][0]
+    first, last = [int(i) for i in (ids == tiny_model.config.image_token_id).nonzero()[[0, -1], 0]]
+    block = ids[first - 1 : last + 2]  # <im_start> patches <im_end>
+    two_images = torch.cat([ids[: last + 2], block, ids[last + 2 :]])
+    image_a = image_case["pixel_values"]
+    image_b, image_c = torch.full_like(image_a, 1.0), torch.full_like(image_a, 2.0)
+    seen = []
+    original = tiny_model.model.get_image_features
+
+    def spy(pixel_values):
+        seen.append(pixel_values)
+        return original(pixel_values)
+
+    monkeypatch.setattr(tiny_model.model, "get_image_features", spy)
+    input_ids, attention_mask = _left_pad([ids, two_images])
+    with torch.no_grad():
+        tiny_model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, pixel_values=torch.cat([image_a, image_b, image_c]),
+            max_new_tokens=2, do_sample=False, num_beams=2, num_return_sequences=2, eos_token_id=None,
+        )
+    assert len(seen) == 1
+    torch.testing.assert_close(seen[0], torch.cat([image_a, image_a, image_b, image_c, image_b, image_c]), atol=0, rtol=0)
