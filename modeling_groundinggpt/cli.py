@@ -48,11 +48,11 @@ def resolve_model(model: str | None) -> str:
         if looks_local and not (Path(model).expanduser() / "config.json").is_file():
             raise CLIError(f"{model} is not a GroundingGPT model folder (no config.json).")
         return str(Path(model).expanduser()) if looks_local else model
-    demo_model = getattr(modeling_groundinggpt, "DEMO_MODEL", None)
-    if demo_model is None:
+    demo_model = Path(modeling_groundinggpt.DEMO_MODEL)
+    if not (demo_model / "config.json").is_file():
         raise CLIError(
-            "this installation bundles no demo model; pass --model PATH_OR_REPO_ID "
-            "(a converted GroundingGPT folder or a Hub repo id)."
+            f"the embedded demo model is missing from this installation ({demo_model}); pass --model "
+            "PATH_OR_REPO_ID (a converted GroundingGPT folder or a Hub repo id)."
         )
     return str(demo_model)
 
@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                      parents=[model])
     evaluation.add_argument("task", choices=tuple(TASKS),
                             help="; ".join(f"{name}: {task.title}" for name, task in TASKS.items()))
-    evaluation.add_argument("--annotations", required=True, help="the task's JSONL (see docs/evaluation.md)")
+    evaluation.add_argument("--annotations", required=True, help="the task's JSONL (see the README's evaluation section)")
     evaluation.add_argument("--media-root", help="folder the media paths are relative to (default: the JSONL's folder)")
     evaluation.add_argument("--output-dir", required=True, help="predictions, run settings and summary; reruns resume")
     evaluation.add_argument("--batch-size", type=int, default=8, help="samples per generate call (default: 8)")

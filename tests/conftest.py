@@ -19,6 +19,15 @@ FIXTURES = Path(
 CASE_NAMES = ("image", "video", "audio", "text", "image_two_turn")
 
 
+def pytest_sessionstart(session):
+    if not (FIXTURES / "cases").is_dir():
+        pytest.exit(
+            f"The reference fixtures are not at {FIXTURES}: put shared/ next to the repository or set "
+            "GROUNDINGGPT_FIXTURES.",
+            returncode=4,
+        )
+
+
 def load_case(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
     """The JSON description and the tensors the original code produced for one reference case."""
     return json.loads((FIXTURES / "cases" / f"{name}.json").read_text()), load_file(

@@ -166,8 +166,8 @@ def test_demo_runs_the_default_model_on_the_manifest(converted_dir, monkeypatch,
         assert f"-> {tmp_path / 'demo' / name}.png" in out
 
 
-def test_without_model_and_demo_model_the_message_asks_for_model(monkeypatch, capsys):
-    monkeypatch.delattr(modeling_groundinggpt, "DEMO_MODEL", raising=False)
+def test_without_model_and_demo_model_the_message_asks_for_model(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(modeling_groundinggpt, "DEMO_MODEL", str(tmp_path / "not-installed"))
     code, _, err = run(["ground", IMAGE, "Where?"], capsys)
     assert_one_line_error(code, err, "--model")
 

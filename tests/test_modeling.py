@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -238,29 +239,42 @@ def test_device_map_auto_splits_at_safe_boundaries(converted_dir, tiny_model, mi
             )
 
 
-def test_remote_code_folder_loads_without_the_package(tiny_model, tmp_path, fixtures_dir):
+def test_remote_code_folder_loads_without_the_package(converted_dir, tmp_path, fixtures_dir):
+    """A folder made self-contained loads model and processor with trust_remote_code where the package can't be
+    imported, and reproduces the original's input ids and logits from the raw image."""
     folder = tmp_path / "hub"
-    tiny_model.save_pretrained(folder)
+    shutil.copytree(converted_dir, folder)
     add_remote_code(folder)
+    case = load_case("image")[0]
+    question = case["conversation_messages"][0][1].split("\n", 1)[1]
     script = textwrap.dedent(
         f"""
         import sys
         sys.modules["modeling_groundinggpt"] = None  # the installed package must not be needed
         import torch
         from safetensors.torch import load_file
-        from transformers import AutoModelForImageTextToText
+        from transformers import AutoModelForImageTextToText, AutoProcessor
         model = AutoModelForImageTextToText.from_pretrained({str(folder)!r}, trust_remote_code=True)
-        case = load_file({str(fixtures_dir / "cases" / "image.safetensors")!r})
+        processor = AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)
+        messages = [{{"role": "user", "content": [{{"type": "image", "path": {str(fixtures_dir / "media" / "image.png")!r}}},
+                                                {{"type": "text", "text": {question!r}}}]}}]
+        inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True, return_tensors="pt")
+        reference = load_file({str(fixtures_dir / "cases" / "image.safetensors")!r})
         with torch.no_grad():
-            logits = model(input_ids=case["input_ids"], pixel_values=case["pixel_values"]).logits
-        print(type(model).__module__.startswith("transformers_modules"), float((logits - case["logits"]).abs().max()))
+            logits = model(**inputs).logits
+        print(type(model).__module__.startswith("transformers_modules"),
+              type(processor).__module__.startswith("transformers_modules"),
+              inputs["input_ids"].tolist() == reference["input_ids"].tolist(),
+              float((logits - reference["logits"]).abs().max()))
         """
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    from_remote, max_diff = result.stdout.split()
-    assert from_remote == "True" and float(max_diff) < ATOL
+    assert result.returncode == 0, result.stderr[-3000:]
+    model_remote, processor_remote, same_ids, max_diff = result.stdout.split()
+    assert (model_remote, processor_remote, same_ids) == ("True", "True", "True")
+    assert float(max_diff) < ATOL
 
 
 def test_registration_is_import_side_effect():
