@@ -34,6 +34,8 @@ from transformers.utils import logging
 
 from modeling_groundinggpt import GroundingGPTAudioEncoderConfig, GroundingGPTConfig
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
+from modeling_groundinggpt.configuration_groundinggpt import PLACEHOLDER_TOKENS
+from modeling_groundinggpt.convert.convert_tokenizer import saved_added_token_ids
 from modeling_groundinggpt.convert.key_mapping import map_clip_key, map_original_key
 
 logger = logging.get_logger(__name__)
@@ -78,33 +80,17 @@ DEFAULT_ENCODER_DIMS: dict[str, float | int | bool | str] = {
     "imagebind.audio_logit_scale": 20.0,
 }
 
-SPECIAL_TOKENS = {
-    "image_token_id": "<im_patch>",
-    "image_start_token_id": "<im_start>",
-    "image_end_token_id": "<im_end>",
-    "video_token_id": "<vi_patch>",
-    "video_start_token_id": "<vi_start>",
-    "video_end_token_id": "<vi_end>",
-    "audio_token_id": "<so_patch>",
-    "audio_start_token_id": "<so_start>",
-    "audio_end_token_id": "<so_end>",
-}
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def read_special_token_ids(original_dir: Path) -> dict[str, int]:
-    """Ids of the 9 placeholder tokens, from `added_tokens.json` or `tokenizer_config.json`'s decoder table."""
-    added_tokens_file = original_dir / "added_tokens.json"
-    if added_tokens_file.is_file():
-        vocab = json.loads(added_tokens_file.read_text())
-    else:
-        decoder = json.loads((original_dir / "tokenizer_config.json").read_text()).get("added_tokens_decoder", {})
-        vocab = {entry["content"]: int(token_id) for token_id, entry in decoder.items()}
-    missing = [token for token in SPECIAL_TOKENS.values() if token not in vocab]
+    """Ids of the 9 placeholder tokens (config field -> id), from the original tokenizer files."""
+    vocab = saved_added_token_ids(original_dir)
+    missing = [token for token in PLACEHOLDER_TOKENS.values() if token not in vocab]
     if missing:
         raise ValueError(f"The original tokenizer in {original_dir} lacks the placeholder tokens {missing}.")
-    return {name: vocab[token] for name, token in SPECIAL_TOKENS.items()}
+    return {name: vocab[token] for name, token in PLACEHOLDER_TOKENS.items()}
 
 
 def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, token_ids: dict[str, int]) -> GroundingGPTConfig:
@@ -371,7 +357,7 @@ def convert_checkpoint(
     config = build_config(original_config, clip_dir, encoder_dims, read_special_token_ids(original_dir))
     config.dtype = DTYPES[dtype]
     processor = build_processor(original_dir, clip_dir, encoder_dims)
-    for name, token in SPECIAL_TOKENS.items():
+    for name, token in PLACEHOLDER_TOKENS.items():
         if processor.tokenizer.convert_tokens_to_ids(token) != getattr(config, name):
             raise ValueError(f"Tokenizer id of {token} disagrees with the original checkpoint's {name}.")
 

@@ -24,19 +24,10 @@ from tokenizers import AddedToken, Tokenizer, decoders, normalizers, processors
 from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerFast
 
+from modeling_groundinggpt.configuration_groundinggpt import PLACEHOLDER_TOKENS
 
-# In the order `lego/model/builder.py` and `lego/train/train.py` add them (ids base_vocab_size + 0..8).
-MULTIMODAL_TOKENS = (
-    "<im_patch>",
-    "<im_start>",
-    "<im_end>",
-    "<vi_patch>",
-    "<vi_start>",
-    "<vi_end>",
-    "<so_patch>",
-    "<so_start>",
-    "<so_end>",
-)
+
+MULTIMODAL_TOKENS = tuple(PLACEHOLDER_TOKENS.values())
 
 _NORMAL_PIECE = sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL
 
@@ -92,7 +83,7 @@ def _build_backend(proto: sentencepiece_model_pb2.ModelProto) -> Tokenizer:
     return backend
 
 
-def _saved_added_token_ids(original_dir: str) -> dict[str, int]:
+def saved_added_token_ids(original_dir: str | os.PathLike) -> dict[str, int]:
     """Token -> id of the added tokens, from `added_tokens.json` or else `tokenizer_config.json`."""
     added_tokens_file = os.path.join(original_dir, "added_tokens.json")
     if os.path.isfile(added_tokens_file):
@@ -145,7 +136,7 @@ def convert_tokenizer(original_dir: str | os.PathLike) -> PreTrainedTokenizerFas
     backend = _build_backend(proto)
     base_vocab_size = len(proto.pieces)
 
-    added_tokens = _saved_added_token_ids(original_dir)
+    added_tokens = saved_added_token_ids(original_dir)
     expected_ids = {token: base_vocab_size + index for index, token in enumerate(MULTIMODAL_TOKENS)}
     for token, token_id in expected_ids.items():
         if added_tokens.get(token) != token_id:

@@ -5,6 +5,21 @@ from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 
 
+# Config field of each multimodal placeholder token -> the token, in the order the original adds them to the
+# vocabulary (`lego/model/builder.py`, `lego/train/train.py`): ids base_vocab_size + 0..8.
+PLACEHOLDER_TOKENS = {
+    "image_token_id": "<im_patch>",
+    "image_start_token_id": "<im_start>",
+    "image_end_token_id": "<im_end>",
+    "video_token_id": "<vi_patch>",
+    "video_start_token_id": "<vi_start>",
+    "video_end_token_id": "<vi_end>",
+    "audio_token_id": "<so_patch>",
+    "audio_start_token_id": "<so_start>",
+    "audio_end_token_id": "<so_end>",
+}
+
+
 @strict
 class GroundingGPTAudioEncoderConfig(PreTrainedConfig):
     r"""
@@ -153,4 +168,4 @@ class GroundingGPTConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
 
-__all__ = ["GroundingGPTAudioEncoderConfig", "GroundingGPTConfig"]
+__all__ = ["PLACEHOLDER_TOKENS", "GroundingGPTAudioEncoderConfig", "GroundingGPTConfig"]

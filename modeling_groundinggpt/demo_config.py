@@ -18,8 +18,7 @@ import torch
 from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerBase
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from .configuration_groundinggpt import GroundingGPTAudioEncoderConfig, GroundingGPTConfig
-from .convert.convert_tokenizer import MULTIMODAL_TOKENS
+from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
 from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from .processing import (
     GroundingGPTFeatureExtractor,
@@ -39,18 +38,6 @@ DEMO_NUM_VIDEO_TOKENS = 16
 DEMO_NUM_AUDIO_TOKENS = 4
 DEMO_MAX_POSITION_EMBEDDINGS = 512
 
-_TOKEN_ID_FIELDS = (
-    "image_token_id",
-    "image_start_token_id",
-    "image_end_token_id",
-    "video_token_id",
-    "video_start_token_id",
-    "video_end_token_id",
-    "audio_token_id",
-    "audio_start_token_id",
-    "audio_end_token_id",
-)
-"""Config fields of the multimodal token ids, in the order of `MULTIMODAL_TOKENS`."""
 
 
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
@@ -119,7 +106,7 @@ def demo_config(tokenizer: PreTrainedTokenizerBase) -> GroundingGPTConfig:
         projection_dim=audio_width,
     )
     token_ids = {
-        field: _token_id(tokenizer, token) for field, token in zip(_TOKEN_ID_FIELDS, MULTIMODAL_TOKENS, strict=True)
+        field: _token_id(tokenizer, token) for field, token in PLACEHOLDER_TOKENS.items()
     }
     return GroundingGPTConfig(
         text_config=text_config,
