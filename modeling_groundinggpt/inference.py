@@ -157,7 +157,11 @@ class GroundingGPT:
         """
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype).to(torch_device).eval()
+        # "auto" on a machine with several GPUs spreads the model over them (accelerate's device map); otherwise the
+        # weights are loaded straight onto the one device.
+        multi_gpu = device == "auto" and torch_device.type == "cuda" and torch.cuda.device_count() > 1
+        device_map = "auto" if multi_gpu else {"": torch_device}
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype, device_map=device_map).eval()
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
 
