@@ -3,12 +3,11 @@
 import os
 from collections.abc import Sequence
 
-import cv2
 from PIL import Image, ImageDraw, ImageFont
 
 from .processing.grounding import GroundedBox, GroundedSpan
 from .processing.image_processing_groundinggpt import ImageLike, load_image
-from .processing.video_processing_groundinggpt import uniform_frame_indices
+from .processing.video_processing_groundinggpt import read_video_frames
 
 
 PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230))
@@ -53,38 +52,23 @@ def draw_boxes(image: ImageLike, boxes: Sequence[GroundedBox], line_width: int |
 
 
 def read_thumbnails(path: str | os.PathLike, num_frames: int, height: int) -> tuple[list[Image.Image], list[float], float]:
-    """Uniformly sampled frames of a video file, resized to `height` keeping the aspect ratio.
+    """Uniformly sampled frames of a video file (decoded like the model's input), resized to `height` keeping the
+    aspect ratio.
 
     Returns:
         The frames, their times in seconds, and the video duration in seconds.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: the file cannot be decoded.
+        FileNotFoundError: no such file. ValueError: the file cannot be decoded or has no frame rate.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Video file not found: {path!r}")
-    capture = cv2.VideoCapture(path)
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if total <= 0 or not fps > 0:
-            raise ValueError(f"Could not decode the video file {path!r} (no frame count or frame rate).")
-        wanted = uniform_frame_indices(total, num_frames).tolist()
-        thumbnails, times = [], []
-        position = 0
-        while len(thumbnails) < len(wanted) and capture.grab():
-            if position in wanted:
-                frame = cv2.cvtColor(capture.retrieve()[1], cv2.COLOR_BGR2RGB)
-                size = (max(1, round(frame.shape[1] * height / frame.shape[0])), height)
-                thumbnails.append(Image.fromarray(cv2.resize(frame, size)))
-                times.append(position / fps)
-            position += 1
-    finally:
-        capture.release()
-    if not thumbnails:
-        raise ValueError(f"Could not decode the video file {path!r}.")
-    return thumbnails, times, total / fps
+    frames, metadata = read_video_frames(path, num_frames, frame_size=None)
+    if metadata.duration is None:
+        raise ValueError(f"The video file {os.fspath(path)!r} has no frame rate: its frames have no times.")
+    thumbnails = [
+        Image.fromarray(frame).resize((max(1, round(frame.shape[1] * height / frame.shape[0])), height))
+        for frame in frames
+    ]
+    return thumbnails, list(metadata.timestamps), metadata.duration
 
 
 def draw_timeline(

@@ -38,8 +38,9 @@ def _count_frames(capture: cv2.VideoCapture) -> int:
     return count
 
 
-def _decode_sampled(path: str, indices: np.ndarray, frame_size: int) -> tuple[list[np.ndarray], int]:
-    """Grab frames in order, convert and resize only those in `indices`; also return how many frames were grabbed."""
+def _decode_sampled(path: str, indices: np.ndarray, frame_size: int | None) -> tuple[list[np.ndarray], int]:
+    """Grab frames in order, convert (and resize, unless `frame_size` is None) only those in `indices`; also return
+    how many frames were grabbed."""
     wanted = set(indices.tolist())
     frames = []
     position = 0
@@ -50,7 +51,8 @@ def _decode_sampled(path: str, indices: np.ndarray, frame_size: int) -> tuple[li
                 ok, frame = capture.retrieve()
                 if not ok:
                     raise ValueError(f"Could not decode frame {position} of the video file {path!r}.")
-                frame = cv2.resize(frame, (frame_size, frame_size), interpolation=cv2.INTER_LINEAR)
+                if frame_size is not None:
+                    frame = cv2.resize(frame, (frame_size, frame_size), interpolation=cv2.INTER_LINEAR)
                 frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             position += 1
     finally:
@@ -58,7 +60,9 @@ def _decode_sampled(path: str, indices: np.ndarray, frame_size: int) -> tuple[li
     return frames, position
 
 
-def read_video_frames(path: str | os.PathLike, max_frames: int, frame_size: int) -> tuple[np.ndarray, VideoMetadata]:
+def read_video_frames(
+    path: str | os.PathLike, max_frames: int, frame_size: int | None
+) -> tuple[np.ndarray, VideoMetadata]:
     """Decode the uniformly sampled frames of a local video file with OpenCV.
 
     Frames are visited with `grab()` and only the sampled ones are converted (`retrieve()`), so the other frames
@@ -67,7 +71,8 @@ def read_video_frames(path: str | os.PathLike, max_frames: int, frame_size: int)
     1.74 in 0-255 units on the reference video; bicubic 1.95, area 1.81).
 
     Returns:
-        frames: uint8 array of shape (T, frame_size, frame_size, 3), RGB.
+        frames: uint8 array of shape (T, frame_size, frame_size, 3), RGB (original height and width when
+            `frame_size` is None).
         metadata: `VideoMetadata` with the frame count, fps, original width/height, duration (s) and the sampled
             `frames_indices` (`metadata.timestamps` gives their times in seconds).
 
