@@ -62,9 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the shipped checkpoint goes (replaced)")
     parser.add_argument("--train_samples", type=int, nargs=3, default=(9000, 6000, 9000), metavar=("IMAGE", "VIDEO", "SOUND"))
     parser.add_argument("--eval_samples", type=int, default=200, help="fresh samples per task for the evaluation")
-    parser.add_argument("--max_steps", type=int, default=7000)
+    parser.add_argument("--max_steps", type=int, default=4400)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--learning_rate", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0, help="model initialisation and data order")
     return parser.parse_args(argv)
 
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "--per_device_train_batch_size", str(args.batch_size),
         "--learning_rate", str(args.learning_rate),
         "--lr_scheduler_type", "cosine",
-        "--warmup_steps", "200",
+        "--warmup_steps", "100",
         "--weight_decay", "0.0",
         "--max_grad_norm", "1.0",
         "--logging_steps", "50",

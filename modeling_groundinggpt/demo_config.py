@@ -4,7 +4,7 @@ Every branch of GroundingGPT-7B is present, scaled down so that the model learns
 `modeling_groundinggpt.synthetic`) on a 2-core CPU and its float32 checkpoint stays under 20 MB:
 
 - language model: LLaMA, 4 layers, width 192, 6 heads, MLP 512, over the demo tokenizer's ~417 tokens;
-- images: CLIP ViT, 128 px with 16 px patches (64 image tokens), 4 layers of width 128; the last layer's output
+- images: CLIP ViT, 96 px with 24 px patches (16 image tokens), 4 layers of width 128; the last layer's output
   is used (`vision_feature_layer=-1`, GroundingGPT-7B takes the one before, which would leave a layer untrained);
 - videos: at most 16 frames of 64 x 64 px, each through a 2-layer EVA ViT (16 px patches, width 96) and a
   2-layer frame Q-Former with 4 queries, then a 2-layer video Q-Former with 16 queries (16 video tokens);
@@ -15,11 +15,13 @@ Media token counts are small so that a sample stays short (about 160 tokens for 
 """
 
 import torch
+from torch import nn
 from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerBase
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
 from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
+from .modeling_imagebind_audio import ImageBindAudioAttention
 from .processing import (
     GroundingGPTFeatureExtractor,
     GroundingGPTImageProcessor,
@@ -28,8 +30,8 @@ from .processing import (
 )
 
 
-DEMO_IMAGE_SIZE = 128
-DEMO_IMAGE_PATCH_SIZE = 16
+DEMO_IMAGE_SIZE = 96
+DEMO_IMAGE_PATCH_SIZE = 24
 DEMO_VIDEO_FRAME_SIZE = 64
 DEMO_VIDEO_PATCH_SIZE = 16
 DEMO_MAX_FRAMES = 16
@@ -141,15 +143,24 @@ def _sincos_2d(grid_size: int, dim: int) -> torch.Tensor:
 def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTForConditionalGeneration:
     """A randomly initialised demo model to train from scratch.
 
-    transformers' default initialisation is kept, except for the CLIP tower's patch position embeddings, which start
-    as 2D sine-cosine embeddings: with the default N(0, 0.02) start, patch positions are drowned by patch content,
-    and a model that must output box coordinates learns where things are much later.
+    transformers' default initialisation (N(0, 0.02) weights) is made for fine-tuning pretrained parts; from
+    scratch it lets the model ignore its media for a long time: the Q-Formers pass on almost nothing of their input
+    (different sounds give audio embeddings ~3% apart, different videos far less) and the language model's
+    attention stays uniform. So:
+    - every linear/convolution weight is drawn from N(0, 1/fan_in) (embedding tables keep N(0, 0.02));
+    - the CLIP tower's patch position embeddings start as 2D sine-cosine embeddings, so that patch positions are not
+      drowned by patch content in a model that must write box coordinates.
     """
     torch.manual_seed(seed)
     model = GroundingGPTForConditionalGeneration(config)
-    position_embedding = model.model.vision_tower.embeddings.position_embedding.weight
-    grid_size = config.vision_config.image_size // config.vision_config.patch_size
     with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.normal_(module.weight, std=module.weight[0].numel() ** -0.5)
+            elif isinstance(module, ImageBindAudioAttention):
+                nn.init.normal_(module.in_proj_weight, std=module.in_proj_weight.shape[1] ** -0.5)
+        position_embedding = model.model.vision_tower.embeddings.position_embedding.weight
+        grid_size = config.vision_config.image_size // config.vision_config.patch_size
         position_embedding[0].zero_()
         position_embedding[1:] = _sincos_2d(grid_size, position_embedding.shape[1])
     return model

@@ -47,7 +47,7 @@ def test_config_matches_the_tokenizer(tokenizer, config):
 
 def test_processor_matches_the_config(processor, config):
     vision = config.vision_config
-    assert processor.num_image_tokens == (vision.image_size // vision.patch_size) ** 2 == 64
+    assert processor.num_image_tokens == (vision.image_size // vision.patch_size) ** 2 == 16
     assert processor.image_processor.crop_size == {"height": vision.image_size, "width": vision.image_size}
     assert processor.video_processor.size == config.video_frame_config.image_size
     assert processor.video_processor.num_frames == config.max_frames
@@ -74,7 +74,7 @@ def test_forward_and_generate_from_processor_inputs(model, processor, tmp_path):
     records = [generate_dataset(task, 1, seed=2, root=tmp_path)[0] for task in ("image", "video", "sound")]
     conversations = [record_messages(record, tmp_path, with_answer=True) for record in records]
     inputs = processor.apply_chat_template(conversations, tokenize=True, return_dict=True, return_tensors="pt")
-    assert inputs["pixel_values"].shape == (2, 3, 128, 128)
+    assert inputs["pixel_values"].shape == (2, 3, 96, 96)
     assert inputs["pixel_values_videos"].shape == (1, 16, 3, 64, 64)
     assert inputs["input_features"].shape == (1, 3, 1, 128, 204)
     assert inputs["input_ids"].shape[1] < model.config.text_config.max_position_embeddings

@@ -57,7 +57,7 @@ def build_sft_trainer(
         processor: its `GroundingGPTProcessor`.
         args: the training arguments; `args.max_length` is the collator's truncation length.
         train_dataset: a dataset with `messages` and optionally `images`/`videos`/`audios` (see [`load_sft_dataset`]).
-        stage: 1, 2 or 3.
+        stage: 0 (from scratch: everything trains), 1, 2 or 3.
         peft_config: a PEFT config for LoRA training, or `None` to train the stage's parameters in full.
         media_root: where relative media paths are resolved (see [`GroundingGPTDataCollator`]).
         eval_dataset: optional evaluation data, in the same format.
