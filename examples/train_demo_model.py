@@ -144,6 +144,12 @@ rectangles (red, green, blue, yellow) on a noisy background, short videos in whi
 for a while, and pure tones (440/660/880/1320 Hz) naming a rectangle's colour. It answers exactly these questions:
 `Where is the {color} box?`, `When is the {color} square visible?`, `Which object makes this sound?`. On anything
 else (real photos, other questions) its answers are meaningless.
+
+Its accuracy on fresh synthetic samples is in the table below (200 per task, a seed never used in training,
+through the public path: chat messages with file paths -> `apply_chat_template` -> greedy `generate` ->
+`post_process_grounding`). The package's targets for this model are image Acc@0.5 >= 85, video R@1 at IoU 0.5
+>= 70 and sound localisation Acc@0.5 >= 80; where the table is below them, this checkpoint is a first recipe that
+runs the whole pipeline end to end but does not yet ground reliably.
 """
 
 
