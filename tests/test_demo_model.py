@@ -69,3 +69,24 @@ def test_demo_command_answers_the_bundled_examples(tmp_path, capsys):
     for result in results:
         assert Path(result["drawing"]).is_file()
         assert result["boxes"] or result["spans"], result
+
+
+@pytest.mark.parametrize("name", ["image", "video", "sound"])
+def test_ground_and_video_commands_default_to_the_demo_model(name, capsys):
+    """`groundinggpt ground|video ... --json` without --model runs the embedded demo model on the bundled media."""
+    media = DEMO.parent / "demo_media"
+    example = next(e for e in json.loads((media / "manifest.json").read_text())["examples"] if e["name"] == name)
+    if "video" in example:
+        argv = ["video", str(media / example["video"]), example["question"], "--json"]
+    else:
+        argv = ["ground", str(media / example["image"]), example["question"], "--json"]
+        if "audio" in example:
+            argv += ["--audio", str(media / example["audio"])]
+    assert cli_main(argv) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert set(output) == {"answer", "boxes", "spans"}
+    grounded = output["spans"] if "video" in example else output["boxes"]
+    assert grounded, output  # the demo model answers in the grounding format
+    for item in grounded:
+        values = item["span"] if "video" in example else item["box"]
+        assert all(isinstance(value, float) for value in values)
