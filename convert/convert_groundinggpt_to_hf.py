@@ -124,6 +124,16 @@ def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, toke
         "max_position_embeddings": dims["qformer.max_position_embeddings"],
         "vocab_size": dims["qformer.vocab_size"],
     }
+
+    def qformer(prefix: str, encoder_hidden_size: int) -> Blip2QFormerConfig:
+        """A BLIP-2 Q-Former with bert-base-like sizes and the depth / cross-attention frequency of `prefix`."""
+        return Blip2QFormerConfig(
+            **qformer_kwargs,
+            num_hidden_layers=dims[f"{prefix}.num_hidden_layers"],
+            cross_attention_frequency=dims[f"{prefix}.cross_attention_freq"],
+            encoder_hidden_size=encoder_hidden_size,
+        )
+
     eva_width = dims["eva.embed_dim"]
     audio_embed_dim = dims["imagebind.audio_embed_dim"]
     return GroundingGPTConfig(
@@ -139,18 +149,8 @@ def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, toke
             layer_norm_eps=dims["eva.norm_layer_eps"],
             qkv_bias=dims["eva.qkv_bias"],
         ),
-        video_frame_qformer_config=Blip2QFormerConfig(
-            **qformer_kwargs,
-            num_hidden_layers=dims["qformer.num_hidden_layers"],
-            cross_attention_frequency=dims["qformer.cross_attention_freq"],
-            encoder_hidden_size=eva_width,
-        ),
-        video_qformer_config=Blip2QFormerConfig(
-            **qformer_kwargs,
-            num_hidden_layers=dims["video_qformer.num_hidden_layers"],
-            cross_attention_frequency=dims["video_qformer.cross_attention_freq"],
-            encoder_hidden_size=dims["qformer.hidden_size"],
-        ),
+        video_frame_qformer_config=qformer("qformer", encoder_hidden_size=eva_width),
+        video_qformer_config=qformer("video_qformer", encoder_hidden_size=dims["qformer.hidden_size"]),
         audio_config=GroundingGPTAudioEncoderConfig(
             hidden_size=audio_embed_dim,
             num_hidden_layers=dims["imagebind.audio_num_blocks"],
@@ -163,12 +163,7 @@ def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, toke
             patch_stride=dims["imagebind.audio_stride"],
             logit_scale=dims["imagebind.audio_logit_scale"],
         ),
-        audio_qformer_config=Blip2QFormerConfig(
-            **qformer_kwargs,
-            num_hidden_layers=dims["audio_qformer.num_hidden_layers"],
-            cross_attention_frequency=dims["audio_qformer.cross_attention_freq"],
-            encoder_hidden_size=dims["imagebind.out_embed_dim"],
-        ),
+        audio_qformer_config=qformer("audio_qformer", encoder_hidden_size=dims["imagebind.out_embed_dim"]),
         vision_feature_layer=original_config.get("mm_vision_select_layer", dims["mm_vision_select_layer"]),
         video_frame_layernorm_eps=dims["ln_vision.eps"],
         num_frame_query_tokens=original_config["num_query_token"],
