@@ -159,7 +159,7 @@ def command_chat(args: argparse.Namespace) -> int:
         print("Assistant: ", end="", flush=True)
         try:
             answer = session.ask(line, on_text=lambda text: print(text, end="", flush=True))
-        except (FileNotFoundError, ValueError) as error:
+        except (OSError, ValueError, RuntimeError) as error:  # bad media, unreadable file, out of memory: chat goes on
             print(flush=True)
             _print_error(error)
             continue

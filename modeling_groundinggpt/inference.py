@@ -373,9 +373,16 @@ class ChatSession:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         stop_filter = _StopStringFilter(on_text)
-        for chunk in streamer:
-            stop_filter.feed(chunk)
-        thread.join()
+        streamed_to_end = False
+        try:
+            for chunk in streamer:
+                stop_filter.feed(chunk)
+            streamed_to_end = True
+        finally:
+            if not streamed_to_end:  # `on_text` raised: let generation finish before the model is used again
+                for _ in streamer:
+                    pass
+            thread.join()
         if "error" in result:
             raise result["error"]
         new_tokens = result["output"][:, model_inputs["input_ids"].shape[1] :]

@@ -75,3 +75,22 @@ def test_dtype_names():
     assert resolve_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
     with pytest.raises(ValueError, match="Unknown dtype"):
         resolve_dtype("int8", torch.device("cpu"))
+
+
+def test_chat_session_survives_a_failing_stream_callback(converted_dir, fixtures_dir):
+    """A display callback that raises ends that answer, not the session: generation is drained and joined, and the
+    next question runs on the free model."""
+    from modeling_groundinggpt.inference import GenerationOptions, GroundingGPT
+
+    grounder = GroundingGPT.from_pretrained(
+        converted_dir, device="cpu", dtype="float32", generation=GenerationOptions(max_new_tokens=4)
+    )
+    session = grounder.chat(image=fixtures_dir / "media" / "image.png")
+
+    def failing_display(text: str) -> None:
+        raise RuntimeError("display failed")
+
+    with pytest.raises(RuntimeError, match="display failed"):
+        session.ask("Where is the red box?", on_text=failing_display)
+    answer = session.ask("Where is the red box?")
+    assert isinstance(answer.answer, str)
