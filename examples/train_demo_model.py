@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
 from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
@@ -52,7 +51,6 @@ SHIPPED_FILES = (
     "processor_config.json",
     "chat_template.jinja",
 )
-DEMO_QUESTIONS = {"image": "Where is the {color} box?", "video": "When is the {color} square visible?"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -174,7 +172,6 @@ def write_shipped_checkpoint(trained: Path, output: Path, summaries: list[dict])
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     args.work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     train_root, eval_root = make_data(args.work_dir, tuple(args.train_samples), args.eval_samples)
