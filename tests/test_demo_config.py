@@ -8,7 +8,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.convert.convert_groundinggpt_to_hf import build_generation_config
 from modeling_groundinggpt.convert.convert_tokenizer import MULTIMODAL_TOKENS
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config
+from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
 from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
 from modeling_groundinggpt.synthetic import generate_dataset, record_messages
 
@@ -105,3 +105,28 @@ def test_save_and_reload_with_auto_classes(model, processor, tokenizer, config, 
     state, reloaded_state = model.state_dict(), reloaded_model.state_dict()
     assert state.keys() == reloaded_state.keys()
     assert all(torch.equal(state[key], reloaded_state[key]) for key in state)
+
+
+def test_initialisation_puts_text_media_and_positions_on_one_scale(config, processor, tmp_path):
+    """From scratch, the language model only learns to read media whose embeddings are on the scale of its token
+    embeddings, and the video Q-Former only sees time through frame position embeddings on the scale of the frames."""
+    model = init_demo_model(config, seed=0)
+    records = [generate_dataset(task, 2, seed=3, root=tmp_path)[0] for task in ("image", "video", "sound")]
+    inputs = processor.apply_chat_template(
+        [record_messages(record, tmp_path) for record in records], add_generation_prompt=True, tokenize=True,
+        return_dict=True, return_tensors="pt",
+    )
+    inner = model.model
+    with torch.no_grad():
+        text = inner.get_input_embeddings().weight.norm(dim=-1).mean()
+        media = {
+            "image": inner.get_image_features(inputs["pixel_values"]),
+            "video": inner.get_video_features(inputs["pixel_values_videos"], inputs["video_frame_mask"]),
+            "audio": inner.get_audio_features(inputs["input_features"]),
+        }
+    for name, features in media.items():
+        ratio = float(features.norm(dim=-1).mean() / text)
+        assert 1 / 3 <= ratio <= 3, f"{name} embeddings are {ratio:.2f}x the text embeddings"
+    frame_positions = inner.video_tower.frame_position_embedding.weight
+    assert float(frame_positions.norm(dim=-1).min()) >= 0.5 * config.video_qformer_config.hidden_size ** 0.5
+    assert len({tuple(row.tolist()) for row in frame_positions}) == config.max_frames

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from transformers import AutoProcessor
+from transformers.audio_utils import spectrogram
 
 from conftest import CASE_NAMES, FIXTURES, load_case
 from modeling_groundinggpt.convert.convert_processor import build_processor
@@ -100,6 +101,22 @@ def test_audio_features_match_the_original(processor):
     # Measured max |diff| 6.2e-4, in the lowest-energy mel bins (log of ~1e-7 powers): float32 rounding of the
     # original's torchaudio fbank against transformers' float64 spectrogram. The resampled waveform agrees to 6e-8.
     torch.testing.assert_close(inputs["input_features"], tensors["audio_features"], atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("num_samples", [400, 1_000, 32_000, 40_007])
+def test_vectorised_fbank_equals_the_transformers_spectrogram(processor, num_samples):
+    """`_fbank` frames the clip with strides instead of `spectrogram`'s Python loop; the numbers must not change."""
+    extractor = processor.feature_extractor
+    clip = np.random.default_rng(num_samples).normal(scale=0.3, size=num_samples).astype(np.float32)
+    reference = spectrogram(
+        clip, extractor.window, frame_length=extractor.frame_length, hop_length=extractor.hop_length,
+        fft_length=extractor.fft_length, power=2.0, center=False, preemphasis=0.97, mel_filters=extractor.mel_filters,
+        mel_floor=float(np.finfo(np.float32).eps), log_mel="log", remove_dc_offset=True,
+    )
+    reference = np.pad(reference, ((0, 0), (0, max(0, extractor.target_length - reference.shape[1]))))
+    features = extractor._fbank(clip)
+    assert features.dtype == np.float32
+    np.testing.assert_array_equal(features, reference[:, : extractor.target_length])
 
 
 def test_audio_resampling_matches_torchaudio(processor):
