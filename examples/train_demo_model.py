@@ -7,7 +7,7 @@ Steps (each prints its progress):
 2. train the demo tokenizer, build the tiny config (`modeling_groundinggpt.demo_config`) and a randomly
    initialised model, and save it with its processor as the starting checkpoint;
 3. train every parameter (`--stage 0`) with `examples/train_sft.py`'s own `main`, i.e. `SFTTrainer` with the
-   GroundingGPT collator, on CPU in float32 (about 50 minutes on 2 cores with the defaults);
+   GroundingGPT collator, on CPU in float32 (56 minutes on 2 cores with the defaults);
 4. evaluate on the fresh data through the public path (chat messages with file paths -> `apply_chat_template` ->
    greedy `generate` -> `post_process_grounding`), print the table, and write the checkpoint, its model card
    (with the measured numbers) and the bundled demo media to `--output`.
@@ -60,9 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the shipped checkpoint goes (replaced)")
     parser.add_argument("--train_samples", type=int, nargs=3, default=(9000, 6000, 9000), metavar=("IMAGE", "VIDEO", "SOUND"))
     parser.add_argument("--eval_samples", type=int, default=200, help="fresh samples per task for the evaluation")
-    parser.add_argument("--max_steps", type=int, default=4400)
+    parser.add_argument("--max_steps", type=int, default=5500)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=5e-4)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0, help="model initialisation and data order")
     return parser.parse_args(argv)
 
