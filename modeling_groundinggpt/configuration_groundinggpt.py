@@ -167,5 +167,10 @@ class GroundingGPTConfig(PreTrainedConfig):
 
     tie_word_embeddings: bool = False
 
+    @property
+    def num_image_tokens(self) -> int:
+        """Number of `<im_patch>` tokens per image: the CLIP tower's patches (CLS dropped)."""
+        return (self.vision_config.image_size // self.vision_config.patch_size) ** 2
+
 
 __all__ = ["PLACEHOLDER_TOKENS", "GroundingGPTAudioEncoderConfig", "GroundingGPTConfig"]

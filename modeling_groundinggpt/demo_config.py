@@ -209,7 +209,7 @@ def build_demo_processor(
         video_processor=video_processor,
         feature_extractor=feature_extractor,
         tokenizer=tokenizer,
-        num_image_tokens=(vision.image_size // vision.patch_size) ** 2,
+        num_image_tokens=config.num_image_tokens,
         num_video_tokens=config.num_video_query_tokens,
         num_audio_tokens=config.num_audio_query_tokens,
     )

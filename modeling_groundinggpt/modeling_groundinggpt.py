@@ -353,9 +353,8 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
         if expand_size == 1 or input_ids is None:
             return super()._expand_inputs_for_generation(expand_size, is_encoder_decoder, input_ids, **model_kwargs)
         config = self.config
-        image_tokens = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
         modalities = (
-            (("pixel_values",), config.image_token_id, image_tokens),
+            (("pixel_values",), config.image_token_id, config.num_image_tokens),
             (("pixel_values_videos", "video_frame_mask"), config.video_token_id, config.num_video_query_tokens),
             (("input_features",), config.audio_token_id, config.num_audio_query_tokens),
         )

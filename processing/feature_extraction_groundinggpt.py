@@ -193,7 +193,7 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
 
         The same computation as `transformers.audio_utils.spectrogram` with kaldi's options (float64 frames, DC
         removal and pre-emphasis per frame, complex64 spectrum), on all frames at once instead of a Python loop over
-        frames (about 10x faster on a 2 s clip).
+        frames (about 4x faster on a 2 s clip, `benchmarks/bench_audio_features.py`).
         """
         samples = np.asarray(clip, dtype=np.float64)
         num_frames = 1 + (samples.size - self.frame_length) // self.hop_length
