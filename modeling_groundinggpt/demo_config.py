@@ -16,7 +16,14 @@ Media token counts are small so that a sample stays short (about 160 tokens for 
 
 import torch
 from torch import nn
-from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerBase
+from transformers import (
+    Blip2QFormerConfig,
+    Blip2VisionConfig,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    PreTrainedTokenizerBase,
+)
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
@@ -144,6 +151,34 @@ def _sincos_2d(grid_size: int, dim: int) -> torch.Tensor:
     return torch.cat([_sincos(rows, dim // 2), _sincos(cols, dim // 2)], dim=1)
 
 
+CLIP_POSITION_SCALE = 5.0
+
+
+def _separate_content_and_position(vision_tower: CLIPVisionModel) -> None:
+    """Initialise a CLIP tower so that its tokens start as `[content, position]` and its layers as the identity.
+
+    - the patch embedding writes only the first half of the channels and the position embeddings (2D sine-cosine,
+      times `CLIP_POSITION_SCALE`) only the second half; the CLS position is zero;
+    - `pre_layrnorm` scales the content half by `CLIP_POSITION_SCALE` as well. A per-token LayerNorm divides by
+      the token's norm: dominated by the constant-norm position code, it is then almost the same for every token,
+      so neither the colour's magnitude (a palette colour and a background of the same hue differ mostly in it) nor
+      the position is distorted, and both halves leave the LayerNorm on the same scale;
+    - the last linear layer of every attention and MLP branch is zero, so that the encoder starts as the identity
+      and does not mix the two halves before training does.
+    """
+    embeddings = vision_tower.embeddings
+    width = embeddings.embed_dim
+    content = width // 2
+    grid_size = vision_tower.config.image_size // vision_tower.config.patch_size
+    embeddings.patch_embedding.weight[content:] = 0
+    embeddings.position_embedding.weight.zero_()
+    embeddings.position_embedding.weight[1:, content:] = CLIP_POSITION_SCALE * _sincos_2d(grid_size, width - content)
+    vision_tower.pre_layrnorm.weight[:content] = CLIP_POSITION_SCALE
+    for layer in vision_tower.encoder.layers:
+        layer.self_attn.out_proj.weight.zero_()
+        layer.mlp.fc2.weight.zero_()
+
+
 def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTForConditionalGeneration:
     """A randomly initialised demo model to train from scratch.
 
@@ -155,10 +190,14 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
     - the token embeddings are drawn from N(0, 1), the scale of the media embeddings those layers produce: with
       N(0, 0.02) text embeddings 50x smaller than the media ones, the language model did not learn to read even the
       4-way colour of a sound (measured: 50% colour accuracy after 300 steps, 100% with N(0, 1) at 200);
-    - the CLIP tower's patch position embeddings start as 2D sine-cosine embeddings, and the video frame and audio
-      clip position embeddings as 1D ones, so that positions are not drowned by content (at N(0, 0.02) the frame
-      position is ~2% of a frame token, and the video Q-Former, which cannot otherwise tell frames apart, cannot
-      see when anything happens).
+    - the video frame and audio clip position embeddings start as 1D sine-cosine embeddings, so that positions are
+      not drowned by content (at N(0, 0.02) the frame position is ~2% of a frame token, and the video Q-Former,
+      which cannot otherwise tell frames apart, cannot see when anything happens);
+    - the CLIP tower starts so that each image token carries its patch's content and its grid position side by side
+      (`_separate_content_and_position`). With content and position summed and layer-normalised per token, a
+      patch's grid position reads back from the projected image features at initialisation with held-out R^2 0.18
+      (linear least squares), and boxes were not learned (the first decimal of a coordinate stayed at its 40%
+      prior for 1500 image-only steps); with this start it is 0.69, and the first decimal reaches 60% in 2000.
     """
     torch.manual_seed(seed)
     model = GroundingGPTForConditionalGeneration(config)
@@ -169,10 +208,7 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
             elif isinstance(module, ImageBindAudioAttention):
                 nn.init.normal_(module.in_proj_weight, std=module.in_proj_weight.shape[1] ** -0.5)
         nn.init.normal_(model.get_input_embeddings().weight, std=1.0)
-        position_embedding = model.model.vision_tower.embeddings.position_embedding.weight
-        grid_size = config.vision_config.image_size // config.vision_config.patch_size
-        position_embedding[0].zero_()
-        position_embedding[1:] = _sincos_2d(grid_size, position_embedding.shape[1])
+        _separate_content_and_position(model.model.vision_tower)
         for embedding in (model.model.video_tower.frame_position_embedding, model.model.audio_tower.clip_position_embedding):
             embedding.weight.copy_(_sincos(torch.arange(embedding.num_embeddings), embedding.embedding_dim))
     return model
