@@ -7,7 +7,7 @@ Steps (each prints its progress):
 2. train the demo tokenizer, build the tiny config (`modeling_groundinggpt.demo_config`) and a randomly
    initialised model, and save it with its processor as the starting checkpoint;
 3. train every parameter (`--stage 0`) with `examples/train_sft.py`'s own `main`, i.e. `SFTTrainer` with the
-   GroundingGPT collator, on CPU in float32 (56 minutes on 2 cores with the defaults);
+   GroundingGPT collator, on CPU in float32 (56 to 64 minutes on 2 cores with the defaults, measured in two runs);
 4. evaluate on the fresh data through the public path (chat messages with file paths -> `apply_chat_template` ->
    greedy `generate` -> `post_process_grounding`), print the table, and write the checkpoint, its model card
    (with the measured numbers) and the bundled demo media to `--output`.

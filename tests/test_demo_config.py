@@ -161,8 +161,8 @@ def test_image_tokens_start_with_readable_content_and_position(config, processor
 
     grid = config.vision_config.image_size // config.vision_config.patch_size
     rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
-    one_hot = lambda index: torch.nn.functional.one_hot(index.flatten(), grid)  # noqa: E731
-    positions = torch.cat([one_hot(rows), one_hot(cols)], dim=1).float().repeat(len(images), 1)
+    positions = torch.cat([torch.nn.functional.one_hot(index.flatten(), grid) for index in (rows, cols)], dim=1)
+    positions = positions.float().repeat(len(images), 1)
     mean = torch.tensor(OPENAI_CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_CLIP_STD).view(1, 3, 1, 1)
     rgb = ((pixel_values * std + mean) * 255).permute(0, 2, 3, 1)
