@@ -46,6 +46,8 @@ DEMO_NUM_FRAME_QUERY_TOKENS = 4
 DEMO_NUM_VIDEO_TOKENS = 16
 DEMO_NUM_AUDIO_TOKENS = 4
 DEMO_MAX_POSITION_EMBEDDINGS = 512
+# how much larger than a sine-cosine code the CLIP position half starts (see `_separate_content_and_position`)
+CLIP_POSITION_SCALE = 5.0
 
 
 
@@ -149,9 +151,6 @@ def _sincos_2d(grid_size: int, dim: int) -> torch.Tensor:
     half the column."""
     rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
     return torch.cat([_sincos(rows, dim // 2), _sincos(cols, dim // 2)], dim=1)
-
-
-CLIP_POSITION_SCALE = 5.0
 
 
 def _separate_content_and_position(vision_tower: CLIPVisionModel) -> None:
