@@ -50,7 +50,6 @@ DEMO_MAX_POSITION_EMBEDDINGS = 512
 CLIP_POSITION_SCALE = 5.0
 
 
-
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or (token_id == tokenizer.unk_token_id and token != tokenizer.unk_token):

@@ -5,7 +5,6 @@ import pytest
 import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.convert.convert_groundinggpt_to_hf import build_generation_config
@@ -163,8 +162,8 @@ def test_image_tokens_start_with_readable_content_and_position(config, processor
     rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
     positions = torch.cat([torch.nn.functional.one_hot(index.flatten(), grid) for index in (rows, cols)], dim=1)
     positions = positions.float().repeat(len(images), 1)
-    mean = torch.tensor(OPENAI_CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(OPENAI_CLIP_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(processor.image_processor.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(processor.image_processor.image_std).view(1, 3, 1, 1)
     rgb = ((pixel_values * std + mean) * 255).permute(0, 2, 3, 1)
     palette = torch.tensor(list(PALETTE.values()), dtype=torch.float32)
     is_palette = (torch.cdist(rgb.reshape(-1, 3), palette) < 45).float().reshape(*rgb.shape[:3], len(palette))
