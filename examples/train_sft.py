@@ -41,6 +41,11 @@ class ScriptArguments:
         metadata={"help": "Training stage: 1, 2 or 3 (the paper's); 0 trains every parameter (from scratch).",
                   "choices": [0, 1, 2, 3]},
     )
+    frozen_modules: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Submodules kept frozen whatever the stage trains, relative to the model "
+                          "(e.g. model.vision_tower)."},
+    )
     lora: bool = field(
         default=False,
         metadata={"help": "Train LoRA on the language model (stages 2-3); also writes a merged model to OUTPUT_DIR/merged."},
@@ -79,6 +84,7 @@ def main(argv: list[str]) -> None:
         stage=script_args.stage,
         peft_config=peft_config,
         media_root=script_args.media_root,
+        frozen_modules=script_args.frozen_modules,
     )
 
     resume = training_args.resume_from_checkpoint

@@ -26,7 +26,7 @@ for _auto_class in (AutoModelForImageTextToText, AutoModelForMultimodalLM, AutoM
 from . import processing  # noqa: E402  (registers GroundingGPTProcessor with AutoProcessor; needs the config above)
 
 DEMO_MODEL = str(Path(__file__).resolve().parent / "demo_model")
-"""Folder of the embedded demo model: a 3.8M-parameter GroundingGPT trained on the synthetic world
+"""Folder of the embedded demo model: a 3.2M-parameter GroundingGPT trained on the synthetic world
 (`examples/train_demo_model.py`; see its model card). Load it like any checkpoint, offline."""
 
 __all__ = [

@@ -4,10 +4,13 @@ Every branch of GroundingGPT-7B is present, scaled down so that the model learns
 `modeling_groundinggpt.synthetic`) on a 2-core CPU and its float32 checkpoint stays under 20 MB:
 
 - language model: LLaMA, 4 layers, width 192, 6 heads, MLP 512, over the demo tokenizer's ~417 tokens;
-- images: CLIP ViT, 96 px with 24 px patches (16 image tokens), 4 layers of width 128; the last layer's output
-  is used (`vision_feature_layer=-1`, GroundingGPT-7B takes the one before, which would leave a layer untrained);
-- videos: at most 16 frames of 64 x 64 px, each through a 2-layer EVA ViT (16 px patches, width 96) and a
-  2-layer frame Q-Former with 4 queries, then a 2-layer video Q-Former with 16 queries (16 video tokens);
+- images: CLIP ViT, 96 px with 24 px patches (16 image tokens), 1 layer of width 128, set by hand to a
+  palette-colour encoder and frozen in training (`modeling_groundinggpt.demo_palette_encoder`); its output is
+  used (`vision_feature_layer=-1`; GroundingGPT-7B takes the layer before the last);
+- videos: at most 16 frames of 64 x 64 px, each through a 1-layer EVA ViT (16 px patches, width 128), the same
+  hand-set palette-colour encoder, also frozen, and a 2-layer frame Q-Former with 4 queries; then a 2-layer
+  video Q-Former with one query per frame (16 video tokens), which starts with query `i` reading frame `i`
+  (`modeling_groundinggpt.demo_video_qformer`);
 - audio: the ImageBind audio encoder (2 layers, width 64) over the unchanged ImageBind input, three 2 s clips of
   128 x 204 log-mel fbanks, and a 2-layer audio Q-Former with 4 queries (4 audio tokens).
 
@@ -20,13 +23,14 @@ from transformers import (
     Blip2QFormerConfig,
     Blip2VisionConfig,
     CLIPVisionConfig,
-    CLIPVisionModel,
     LlamaConfig,
     PreTrainedTokenizerBase,
 )
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
+from .demo_palette_encoder import SUBCELLS, init_palette_encoder, init_palette_frame_encoder
+from .demo_video_qformer import init_frame_selective_video_qformer
 from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from .modeling_imagebind_audio import ImageBindAudioAttention
 from .processing import (
@@ -35,6 +39,7 @@ from .processing import (
     GroundingGPTProcessor,
     GroundingGPTVideoProcessor,
 )
+from .synthetic import PALETTE
 
 
 DEMO_IMAGE_SIZE = 96
@@ -46,8 +51,6 @@ DEMO_NUM_FRAME_QUERY_TOKENS = 4
 DEMO_NUM_VIDEO_TOKENS = 16
 DEMO_NUM_AUDIO_TOKENS = 4
 DEMO_MAX_POSITION_EMBEDDINGS = 512
-# how much larger than a sine-cosine code the CLIP position half starts (see `_separate_content_and_position`)
-CLIP_POSITION_SCALE = 5.0
 
 
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
@@ -91,20 +94,21 @@ def demo_config(tokenizer: PreTrainedTokenizerBase) -> GroundingGPTConfig:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
+    num_subcells = SUBCELLS**2
     vision_config = CLIPVisionConfig(
-        hidden_size=128,
-        intermediate_size=512,
-        num_hidden_layers=4,
+        hidden_size=6 * num_subcells + 32,
+        intermediate_size=num_subcells * len(PALETTE) + 12 * num_subcells,
+        num_hidden_layers=1,
         num_attention_heads=4,
         image_size=DEMO_IMAGE_SIZE,
         patch_size=DEMO_IMAGE_PATCH_SIZE,
         projection_dim=128,
     )
-    frame_width, qformer_width, audio_width = 96, 64, 64
+    frame_width, qformer_width, audio_width = vision_config.hidden_size, 64, 64
     video_frame_config = Blip2VisionConfig(
         hidden_size=frame_width,
-        intermediate_size=4 * frame_width,
-        num_hidden_layers=2,
+        intermediate_size=vision_config.intermediate_size,
+        num_hidden_layers=1,
         num_attention_heads=4,
         image_size=DEMO_VIDEO_FRAME_SIZE,
         patch_size=DEMO_VIDEO_PATCH_SIZE,
@@ -145,38 +149,6 @@ def _sincos(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def _sincos_2d(grid_size: int, dim: int) -> torch.Tensor:
-    """`[grid_size**2, dim]` fixed 2D sine-cosine embeddings of row-major patches: half the channels encode the row,
-    half the column."""
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    return torch.cat([_sincos(rows, dim // 2), _sincos(cols, dim // 2)], dim=1)
-
-
-def _separate_content_and_position(vision_tower: CLIPVisionModel) -> None:
-    """Initialise a CLIP tower so that its tokens start as `[content, position]` and its layers as the identity.
-
-    - the patch embedding writes only the first half of the channels and the position embeddings (2D sine-cosine,
-      times `CLIP_POSITION_SCALE`) only the second half; the CLS position is zero;
-    - `pre_layrnorm` scales the content half by `CLIP_POSITION_SCALE` as well. A per-token LayerNorm divides by
-      the token's norm: dominated by the constant-norm position code, it is then almost the same for every token,
-      so neither the colour's magnitude (a palette colour and a background of the same hue differ mostly in it) nor
-      the position is distorted, and both halves leave the LayerNorm on the same scale;
-    - the last linear layer of every attention and MLP branch is zero, so that the encoder starts as the identity
-      and does not mix the two halves before training does.
-    """
-    embeddings = vision_tower.embeddings
-    width = embeddings.embed_dim
-    content = width // 2
-    grid_size = vision_tower.config.image_size // vision_tower.config.patch_size
-    embeddings.patch_embedding.weight[content:] = 0
-    embeddings.position_embedding.weight.zero_()
-    embeddings.position_embedding.weight[1:, content:] = CLIP_POSITION_SCALE * _sincos_2d(grid_size, width - content)
-    vision_tower.pre_layrnorm.weight[:content] = CLIP_POSITION_SCALE
-    for layer in vision_tower.encoder.layers:
-        layer.self_attn.out_proj.weight.zero_()
-        layer.mlp.fc2.weight.zero_()
-
-
 def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTForConditionalGeneration:
     """A randomly initialised demo model to train from scratch.
 
@@ -188,14 +160,13 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
     - the token embeddings are drawn from N(0, 1), the scale of the media embeddings those layers produce: with
       N(0, 0.02) text embeddings 50x smaller than the media ones, the language model did not learn to read even the
       4-way colour of a sound (measured: 50% colour accuracy after 300 steps, 100% with N(0, 1) at 200);
-    - the video frame and audio clip position embeddings start as 1D sine-cosine embeddings, so that positions are
-      not drowned by content (at N(0, 0.02) the frame position is ~2% of a frame token, and the video Q-Former,
-      which cannot otherwise tell frames apart, cannot see when anything happens);
-    - the CLIP tower starts so that each image token carries its patch's content and its grid position side by side
-      (`_separate_content_and_position`). With content and position summed and layer-normalised per token, a
-      patch's grid position reads back from the projected image features at initialisation with held-out R^2 0.18
-      (linear least squares), and boxes were not learned (the first decimal of a coordinate stayed at its 40%
-      prior for 1500 image-only steps); with this start it is 0.69, and the first decimal reaches 60% in 2000.
+    - the audio clip position embeddings start as 1D sine-cosine embeddings, so that positions are not drowned by
+      content (at N(0, 0.02) a position is ~2% of a clip token);
+    - the CLIP tower and the EVA frame encoder are the hand-set palette-colour encoders of
+      `modeling_groundinggpt.demo_palette_encoder`, which `examples/train_demo_model.py` keeps frozen;
+    - the video Q-Former starts with video query `i` reading frame `i`
+      (`modeling_groundinggpt.demo_video_qformer`); at random it averages all frames alike, and the model trained
+      that way answered every video with the same span.
     """
     torch.manual_seed(seed)
     model = GroundingGPTForConditionalGeneration(config)
@@ -206,9 +177,11 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
             elif isinstance(module, ImageBindAudioAttention):
                 nn.init.normal_(module.in_proj_weight, std=module.in_proj_weight.shape[1] ** -0.5)
         nn.init.normal_(model.get_input_embeddings().weight, std=1.0)
-        _separate_content_and_position(model.model.vision_tower)
-        for embedding in (model.model.video_tower.frame_position_embedding, model.model.audio_tower.clip_position_embedding):
-            embedding.weight.copy_(_sincos(torch.arange(embedding.num_embeddings), embedding.embedding_dim))
+        init_palette_encoder(model.model.vision_tower, list(OPENAI_CLIP_MEAN), list(OPENAI_CLIP_STD))
+        init_palette_frame_encoder(model.model.video_tower.frame_encoder, list(OPENAI_CLIP_MEAN), list(OPENAI_CLIP_STD))
+        init_frame_selective_video_qformer(model.model.video_tower)
+        clip_positions = model.model.audio_tower.clip_position_embedding
+        clip_positions.weight.copy_(_sincos(torch.arange(clip_positions.num_embeddings), clip_positions.embedding_dim))
     return model
 
 

@@ -6,7 +6,7 @@ from datasets import Dataset
 from test_training_collator import two_turn_sample
 from trl import SFTConfig
 
-from modeling_groundinggpt.training import STAGES, build_sft_trainer, get_stage, load_model_and_processor
+from modeling_groundinggpt.training import STAGES, build_sft_trainer, freeze_for_stage, get_stage, load_model_and_processor
 
 
 ADAPTER_PREFIXES = (
@@ -95,3 +95,33 @@ def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_
         name.startswith(("model.vision_tower.encoder.layers.2.", "model.vision_tower.post_layernorm.")) for name in unchanged
     ), sorted(unchanged)
     assert model.model.video_tower.frame_encoder.training and model.model.audio_tower.encoder.training
+
+
+def test_frozen_modules_stay_unchanged_and_in_eval_mode_in_stage_zero(converted_dir, fixtures_dir, tmp_path):
+    """`frozen_modules` holds a module frozen on top of the stage (the demo model's hand-set CLIP tower)."""
+    model, processor = load_model_and_processor(converted_dir)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    args = SFTConfig(
+        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-3, bf16=False, report_to="none",
+        save_strategy="no", disable_tqdm=True,
+    )
+    dataset = Dataset.from_list([as_dataset_row(two_turn_sample())])
+    trainer = build_sft_trainer(
+        model, processor, args, dataset, stage=0, media_root=fixtures_dir / "media",
+        frozen_modules=["model.vision_tower", "model.audio_tower.query_tokens"],
+    )
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    assert frozen == {
+        name for name in before if name.startswith(("model.vision_tower.", "model.audio_tower.query_tokens"))
+    }
+    trainer.train()
+    changed = {name for name, parameter in model.named_parameters() if not torch.equal(parameter, before[name])}
+    assert changed and not changed & frozen
+    assert not any(module.training for module in model.model.vision_tower.modules())
+    assert model.model.video_tower.frame_encoder.training
+
+
+def test_freezing_an_unknown_module_is_an_error(converted_dir):
+    model, _ = load_model_and_processor(converted_dir)
+    with pytest.raises(ValueError, match="model.vision_towr"):
+        freeze_for_stage(model, 0, ["model.vision_towr"])

@@ -1,5 +1,6 @@
 """The three GroundingGPT training stages of the paper: which parameters each trains, and its learning rate."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MethodType
 
@@ -83,13 +84,23 @@ def keep_in_eval_mode(module: nn.Module) -> None:
     module.train = MethodType(_stay_in_eval_mode, module)
 
 
-def freeze_for_stage(model: nn.Module, stage: int) -> list[str]:
+def freeze_for_stage(model: nn.Module, stage: int, frozen_modules: Sequence[str] = ()) -> list[str]:
     """
     Set `requires_grad` for `stage` on a `GroundingGPTForConditionalGeneration`: the stage's modules train, all
     else is frozen, and the frozen pretrained encoders are kept in eval mode.
 
+    Args:
+        model: the model.
+        stage: 0 (from scratch), 1, 2 or 3.
+        frozen_modules: further submodule / parameter names (relative to the model) to keep frozen, and in eval mode,
+            whatever the stage trains; e.g. `("model.vision_tower",)` for a model built from scratch whose image
+            encoder is set by hand.
+
     Returns:
         The names of the trainable parameters.
+
+    Raises:
+        ValueError: if a name in `frozen_modules` is neither a submodule nor a parameter of the model.
     """
     preset = get_stage(stage)
     model.requires_grad_(False)
@@ -99,6 +110,14 @@ def freeze_for_stage(model: nn.Module, stage: int) -> list[str]:
         if name in preset.trainable:
             continue
         target = _get(model, name)
+        if isinstance(target, nn.Module):
+            keep_in_eval_mode(target)
+    for name in frozen_modules:
+        try:
+            target = _get(model, name)
+        except AttributeError:
+            raise ValueError(f"Cannot freeze {name!r}: the model has no such submodule or parameter.") from None
+        target.requires_grad_(False)
         if isinstance(target, nn.Module):
             keep_in_eval_mode(target)
     return [name for name, parameter in model.named_parameters() if parameter.requires_grad]

@@ -1,7 +1,7 @@
 """Model, processor and `SFTTrainer` construction for a GroundingGPT training stage."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -41,6 +41,7 @@ def build_sft_trainer(
     media_root: str | os.PathLike | Mapping[str, str | os.PathLike] | None = None,
     eval_dataset: Dataset | None = None,
     callbacks: list[TrainerCallback] | None = None,
+    frozen_modules: Sequence[str] = (),
 ) -> SFTTrainer:
     """
     An `SFTTrainer` for one GroundingGPT training stage.
@@ -62,10 +63,11 @@ def build_sft_trainer(
         media_root: where relative media paths are resolved (see [`GroundingGPTDataCollator`]).
         eval_dataset: optional evaluation data, in the same format.
         callbacks: extra `TrainerCallback`s.
+        frozen_modules: further submodules kept frozen whatever the stage trains (see [`freeze_for_stage`]).
     """
     args.remove_unused_columns = False
     args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
-    freeze_for_stage(model, stage)
+    freeze_for_stage(model, stage, frozen_modules)
     collator = GroundingGPTDataCollator(processor=processor, media_root=media_root, max_length=args.max_length)
     return SFTTrainer(
         model=model,
