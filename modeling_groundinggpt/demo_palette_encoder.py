@@ -32,7 +32,10 @@ SUBCELLS = 4
 BACKGROUND_MARGIN = 10.0
 """RGB units around the background range that a detector still answers at most 0 to (pixel noise, resizing)."""
 POSITION_SCALE = 80.0
+"""How much larger than the mean colours the position code is written (LayerNorms then divide every token by
+almost the same number: within 0.2%)."""
 RESPONSE_SCALE = 3.0
+"""Size of a full palette response in the output tokens, where the position code's entries are about +-2.8."""
 DETECTOR_GAIN = 10.0
 """Slope of a detector unit's pre-activation: its activation is then within 1% of a ReLU away from 0."""
 

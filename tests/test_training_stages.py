@@ -77,8 +77,8 @@ def test_one_step_changes_exactly_the_stage_parameters(stage, converted_dir, fix
     assert model.model.video_tower.video_qformer.training
 
 
-def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_dir, tmp_path):
-    """Stage 0 (from scratch, used for the demo model) trains every parameter and leaves the encoders trainable."""
+def one_step_stage_zero_trainer(converted_dir, fixtures_dir, tmp_path, frozen_modules=()):
+    """The converted tiny model, a copy of its parameters, and a one-step stage-0 trainer on one sample."""
     model, processor = load_model_and_processor(converted_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     args = SFTConfig(
@@ -86,7 +86,15 @@ def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_
         save_strategy="no", disable_tqdm=True,
     )
     dataset = Dataset.from_list([as_dataset_row(two_turn_sample())])
-    trainer = build_sft_trainer(model, processor, args, dataset, stage=0, media_root=fixtures_dir / "media")
+    trainer = build_sft_trainer(
+        model, processor, args, dataset, stage=0, media_root=fixtures_dir / "media", frozen_modules=frozen_modules
+    )
+    return model, before, trainer
+
+
+def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_dir, tmp_path):
+    """Stage 0 (from scratch, used for the demo model) trains every parameter and leaves the encoders trainable."""
+    model, before, trainer = one_step_stage_zero_trainer(converted_dir, fixtures_dir, tmp_path)
     assert all(parameter.requires_grad for parameter in model.parameters())
     trainer.train()
     unchanged = {name for name, parameter in model.named_parameters() if torch.equal(parameter, before[name])}
@@ -99,16 +107,8 @@ def test_stage_zero_trains_everything_encoders_included(converted_dir, fixtures_
 
 def test_frozen_modules_stay_unchanged_and_in_eval_mode_in_stage_zero(converted_dir, fixtures_dir, tmp_path):
     """`frozen_modules` holds a module frozen on top of the stage (the demo model's hand-set CLIP tower)."""
-    model, processor = load_model_and_processor(converted_dir)
-    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    args = SFTConfig(
-        output_dir=str(tmp_path), max_steps=1, learning_rate=1e-3, bf16=False, report_to="none",
-        save_strategy="no", disable_tqdm=True,
-    )
-    dataset = Dataset.from_list([as_dataset_row(two_turn_sample())])
-    trainer = build_sft_trainer(
-        model, processor, args, dataset, stage=0, media_root=fixtures_dir / "media",
-        frozen_modules=["model.vision_tower", "model.audio_tower.query_tokens"],
+    model, before, trainer = one_step_stage_zero_trainer(
+        converted_dir, fixtures_dir, tmp_path, frozen_modules=["model.vision_tower", "model.audio_tower.query_tokens"]
     )
     frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
     assert frozen == {
