@@ -138,8 +138,9 @@ in under an hour on a 2-core CPU with this package's own `SFTTrainer` pipeline (
 which runs `examples/train_sft.py`). Everything is trained from a random start except the CLIP image encoder and
 the EVA frame encoder: as GroundingGPT-7B keeps its pretrained encoders frozen, this model keeps them frozen, but
 their weights are set by hand (`modeling_groundinggpt.demo_palette_encoder`) to report, for each part of each
-patch, how strongly it shows each of the four palette colours, and where the patch is. It ships inside the `modeling-groundinggpt`
-package (`modeling_groundinggpt.DEMO_MODEL`) so that the package can be tried, tested and demonstrated offline.
+patch, how strongly it shows each of the four palette colours, and where the patch is. It ships inside the
+`modeling-groundinggpt` package (`modeling_groundinggpt.DEMO_MODEL`) so that the package can be tried, tested and
+demonstrated offline.
 
 It only knows the package's synthetic world (`modeling_groundinggpt.synthetic`): images of 1-3 coloured
 rectangles (red, green, blue, yellow) on a noisy background, short videos in which a coloured square is visible

@@ -29,7 +29,7 @@ from transformers import (
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
-from .demo_palette_encoder import SUBCELLS, init_palette_encoder, init_palette_frame_encoder
+from .demo_palette_encoder import init_palette_encoder, init_palette_frame_encoder, palette_encoder_sizes
 from .demo_video_qformer import init_frame_selective_video_qformer
 from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from .modeling_imagebind_audio import ImageBindAudioAttention
@@ -39,7 +39,6 @@ from .processing import (
     GroundingGPTProcessor,
     GroundingGPTVideoProcessor,
 )
-from .synthetic import PALETTE
 
 
 DEMO_IMAGE_SIZE = 96
@@ -94,10 +93,10 @@ def demo_config(tokenizer: PreTrainedTokenizerBase) -> GroundingGPTConfig:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    num_subcells = SUBCELLS**2
+    encoder_width, encoder_intermediate_size = palette_encoder_sizes(position_width=32)
     vision_config = CLIPVisionConfig(
-        hidden_size=6 * num_subcells + 32,
-        intermediate_size=num_subcells * len(PALETTE) + 12 * num_subcells,
+        hidden_size=encoder_width,
+        intermediate_size=encoder_intermediate_size,
         num_hidden_layers=1,
         num_attention_heads=4,
         image_size=DEMO_IMAGE_SIZE,

@@ -1,4 +1,5 @@
-"""The demo model's CLIP tower, set by hand to a palette-colour encoder and kept frozen while the demo model trains.
+"""The demo model's CLIP tower and EVA frame encoder, set by hand to palette-colour encoders and kept frozen while
+the demo model trains.
 
 GroundingGPT-7B keeps its pretrained CLIP frozen. The demo model has no pretrained CLIP, and a tower trained from
 scratch with everything else was the slowest part to learn: the language model needs to know which palette colours
@@ -16,8 +17,11 @@ CLIP tower computes that directly, with the unchanged CLIP architecture (one enc
   colour and any other palette colour, so about the covered fraction on a sub-cell partly covered; and, for every
   mean-colour channel, two units that subtract it again;
 - each output token is therefore `[palette responses of its sub-cells (times RESPONSE_SCALE), zeros, position code]`.
+
+The EVA frame encoder (`init_palette_frame_encoder`) is set the same way.
 """
 
+import functools
 import itertools
 
 import torch
@@ -57,16 +61,9 @@ def nearest_point_in_hull(vertices: torch.Tensor, point: torch.Tensor, steps: in
     return vertices.T @ weights
 
 
-def palette_detectors() -> tuple[torch.Tensor, torch.Tensor]:
-    """For each palette colour `c`, the linear response `r_c(v) = weights[c] @ v + biases[c]` of an RGB colour `v`
-    (0-255) that is 1 at `c` and at most 0 on every background colour (each channel within
-    `BACKGROUND_CHANNEL_RANGE` widened by `BACKGROUND_MARGIN`) and every other palette colour, with the widest
-    margin: its zero plane passes through the point of their convex hull nearest to `c`, perpendicular to the line
-    to `c`.
-
-    Returns:
-        `weights` `[num_colours, 3]` and `biases` `[num_colours]`, float64.
-    """
+@functools.cache
+def _palette_detectors() -> tuple[torch.Tensor, torch.Tensor]:
+    """`palette_detectors`, computed once (about a second of projected gradient descent)."""
     low, high = BACKGROUND_CHANNEL_RANGE
     corners = torch.tensor(
         list(itertools.product((low - BACKGROUND_MARGIN, high + BACKGROUND_MARGIN), repeat=3)), dtype=torch.float64
@@ -82,6 +79,20 @@ def palette_detectors() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(weights), torch.stack(biases)
 
 
+def palette_detectors() -> tuple[torch.Tensor, torch.Tensor]:
+    """For each palette colour `c`, the linear response `r_c(v) = weights[c] @ v + biases[c]` of an RGB colour `v`
+    (0-255) that is 1 at `c` and at most 0 on every background colour (each channel within
+    `BACKGROUND_CHANNEL_RANGE` widened by `BACKGROUND_MARGIN`) and every other palette colour, with the widest
+    margin: its zero plane passes through the point of their convex hull nearest to `c`, perpendicular to the line
+    to `c`.
+
+    Returns:
+        `weights` `[num_colours, 3]` and `biases` `[num_colours]`, float64.
+    """
+    weights, biases = _palette_detectors()
+    return weights.clone(), biases.clone()
+
+
 def _grid_code(grid_size: int, num_frequencies: int) -> torch.Tensor:
     """`[grid_size**2, 4 * num_frequencies]`: sine and cosine of the row and of the column of every row-major patch
     at frequencies 1, 1/2, 1/4, ...; every row has squared norm `2 * num_frequencies`."""
@@ -95,12 +106,19 @@ def _grid_code(grid_size: int, num_frequencies: int) -> torch.Tensor:
     return torch.stack(code, dim=1)
 
 
+def palette_encoder_sizes(position_width: int) -> tuple[int, int]:
+    """`(hidden_size, intermediate_size)` of a palette encoder with a position code of `position_width` channels (a
+    multiple of 8): the mean colours twice and the position code; one detector per sub-cell and palette colour and
+    two subtracting units per mean-colour channel."""
+    colour_width = 6 * SUBCELLS**2
+    return colour_width + position_width, SUBCELLS**2 * len(PALETTE) + 2 * colour_width
+
+
 def _check_layout(config: CLIPVisionConfig | Blip2VisionConfig) -> int:
     """The width of the position code for a tower `config`; raises `ValueError` if the config has another layout."""
-    num_subcells = SUBCELLS**2
-    colour_width = 6 * num_subcells
+    colour_width = 6 * SUBCELLS**2
     position_width = config.hidden_size - colour_width
-    intermediate_size = num_subcells * len(PALETTE) + 2 * colour_width
+    intermediate_size = palette_encoder_sizes(position_width)[1]
     if (
         config.num_hidden_layers != 1
         or config.patch_size % SUBCELLS
@@ -183,8 +201,7 @@ def init_palette_encoder(vision_tower: CLIPVisionModel, image_mean: list[float],
     """Set the weights of a one-layer CLIP tower to the palette-colour encoder described in this module.
 
     `image_mean`/`image_std` are the processor's pixel normalisation (the detectors act on RGB values). The config
-    must have the layout `hidden_size = 6 * SUBCELLS**2 + 8 * num_frequencies` (mean colours twice, position code
-    twice) and `intermediate_size = SUBCELLS**2 * len(PALETTE) + 12 * SUBCELLS**2` (detectors, subtracting units).
+    must have one layer and the sizes of `palette_encoder_sizes`.
 
     Raises:
         ValueError: for a config that does not have this layout.
@@ -222,8 +239,10 @@ def init_palette_frame_encoder(
 
 
 __all__ = [
+    "SUBCELLS",
     "init_palette_encoder",
     "init_palette_frame_encoder",
     "nearest_point_in_hull",
     "palette_detectors",
+    "palette_encoder_sizes",
 ]

@@ -84,6 +84,12 @@ def keep_in_eval_mode(module: nn.Module) -> None:
     module.train = MethodType(_stay_in_eval_mode, module)
 
 
+def _hold_frozen(target: nn.Module | nn.Parameter) -> None:
+    target.requires_grad_(False)
+    if isinstance(target, nn.Module):
+        keep_in_eval_mode(target)
+
+
 def freeze_for_stage(model: nn.Module, stage: int, frozen_modules: Sequence[str] = ()) -> list[str]:
     """
     Set `requires_grad` for `stage` on a `GroundingGPTForConditionalGeneration`: the stage's modules train, all
@@ -109,17 +115,13 @@ def freeze_for_stage(model: nn.Module, stage: int, frozen_modules: Sequence[str]
     for name in FROZEN_ENCODERS:
         if name in preset.trainable:
             continue
-        target = _get(model, name)
-        if isinstance(target, nn.Module):
-            keep_in_eval_mode(target)
+        _hold_frozen(_get(model, name))
     for name in frozen_modules:
         try:
             target = _get(model, name)
         except AttributeError:
             raise ValueError(f"Cannot freeze {name!r}: the model has no such submodule or parameter.") from None
-        target.requires_grad_(False)
-        if isinstance(target, nn.Module):
-            keep_in_eval_mode(target)
+        _hold_frozen(target)
     return [name for name, parameter in model.named_parameters() if parameter.requires_grad]
 
 
