@@ -89,7 +89,7 @@ def initial_checkpoint(folder: Path, seed: int) -> Path:
     """The randomly initialised demo model and its processor, saved where `train_sft.py` loads them from."""
     tokenizer = train_demo_tokenizer()
     config = demo_config(tokenizer)
-    model = init_demo_model(config, seed=seed)
+    model = init_demo_model(config, tokenizer, seed=seed)
     print(f"demo model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
     model.save_pretrained(folder)
     build_demo_processor(tokenizer, config).save_pretrained(folder)

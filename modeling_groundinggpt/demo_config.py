@@ -29,6 +29,7 @@ from transformers import (
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .configuration_groundinggpt import PLACEHOLDER_TOKENS, GroundingGPTAudioEncoderConfig, GroundingGPTConfig
+from .demo_colour_lookup import colour_word_ids, init_colour_lookup
 from .demo_palette_encoder import init_palette_encoder, init_palette_frame_encoder, palette_encoder_sizes
 from .demo_video_qformer import init_frame_selective_video_qformer
 from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
@@ -148,8 +149,10 @@ def _sincos(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTForConditionalGeneration:
-    """A randomly initialised demo model to train from scratch.
+def init_demo_model(
+    config: GroundingGPTConfig, tokenizer: PreTrainedTokenizerBase, seed: int = 0
+) -> GroundingGPTForConditionalGeneration:
+    """A randomly initialised demo model for `tokenizer` (the one `config` was made from) to train from scratch.
 
     transformers' default initialisation (N(0, 0.02) weights) is made for fine-tuning pretrained parts; from
     scratch it lets the model ignore its media for a long time: the Q-Formers pass on almost nothing of their input
@@ -165,7 +168,9 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
       `modeling_groundinggpt.demo_palette_encoder`, which `examples/train_demo_model.py` keeps frozen;
     - the video Q-Former starts with video query `i` reading frame `i`
       (`modeling_groundinggpt.demo_video_qformer`); at random it averages all frames alike, and the model trained
-      that way answered every video with the same span.
+      that way answered every video with the same span;
+    - head 0 of the language model's first layer starts as a look-up of the asked colour among the image tokens
+      (`modeling_groundinggpt.demo_colour_lookup`); from a random start the model boxed a rectangle of any colour.
     """
     torch.manual_seed(seed)
     model = GroundingGPTForConditionalGeneration(config)
@@ -181,6 +186,14 @@ def init_demo_model(config: GroundingGPTConfig, seed: int = 0) -> GroundingGPTFo
         init_frame_selective_video_qformer(model.model.video_tower)
         clip_positions = model.model.audio_tower.clip_position_embedding
         clip_positions.weight.copy_(_sincos(torch.arange(clip_positions.num_embeddings), clip_positions.embedding_dim))
+        first_layer = model.model.language_model.layers[0]
+        init_colour_lookup(
+            model.get_input_embeddings(),
+            model.model.image_projector,
+            first_layer.self_attn,
+            first_layer.input_layernorm,
+            colour_word_ids(tokenizer),
+        )
     return model
 
 

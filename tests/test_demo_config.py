@@ -107,10 +107,10 @@ def test_save_and_reload_with_auto_classes(model, processor, tokenizer, config, 
     assert all(torch.equal(state[key], reloaded_state[key]) for key in state)
 
 
-def test_initialisation_puts_text_media_and_positions_on_one_scale(config, processor, tmp_path):
+def test_initialisation_puts_text_media_and_positions_on_one_scale(tokenizer, config, processor, tmp_path):
     """From scratch, the language model only learns to read media whose embeddings are on the scale of its token
     embeddings, and the video Q-Former only sees time through frame position embeddings on the scale of the frames."""
-    model = init_demo_model(config, seed=0)
+    model = init_demo_model(config, tokenizer, seed=0)
     records = [generate_dataset(task, 2, seed=3, root=tmp_path)[0] for task in ("image", "video", "sound")]
     inputs = processor.apply_chat_template(
         [record_messages(record, tmp_path) for record in records], add_generation_prompt=True, tokenize=True,

@@ -76,7 +76,7 @@ def _covered_and_empty(pixel_values: torch.Tensor, processor, patch_size: int) -
 @pytest.fixture(scope="module")
 def demo(tokenizer):
     config = demo_config(tokenizer)
-    return config, build_demo_processor(tokenizer, config), init_demo_model(config, seed=0).eval()
+    return config, build_demo_processor(tokenizer, config), init_demo_model(config, tokenizer, seed=0).eval()
 
 
 def test_image_tower_gives_subcell_palette_responses_and_patch_positions(demo, tmp_path):

@@ -26,7 +26,7 @@ def tokenizer():
 def test_a_square_appearing_in_frame_t_changes_video_token_t_most(tokenizer, tmp_path):
     config = demo_config(tokenizer)
     processor = build_demo_processor(tokenizer, config)
-    model = init_demo_model(config, seed=0).eval()
+    model = init_demo_model(config, tokenizer, seed=0).eval()
     records = generate_dataset("video", 1, seed=4, root=tmp_path)
     inputs = processor.apply_chat_template(
         [record_messages(record, tmp_path) for record in records], add_generation_prompt=True, tokenize=True,

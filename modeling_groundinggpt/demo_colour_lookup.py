@@ -1,0 +1,114 @@
+"""The demo model's colour look-up: one attention head of its language model's first layer, set by hand so that a
+palette-colour word attends to the image tokens whose patch shows that colour.
+
+The chat template puts the image before the question, so the image tokens cannot see which colour is asked for;
+the language model has to look the colour up from the text side. Trained from a random start it did not learn to:
+it boxed a rectangle of any colour (asked for one of 2-3 rectangles, it picked the asked one at chance, after 5500
+steps of the full demo training as after 1600 steps on images only). With the colour before the image (in the
+system prompt, a layout the template never produces) it learned to in about 1000 steps; with this head in place
+it does with the real layout. GroundingGPT-7B's language model comes pretrained and can already do such look-ups.
+
+The head works in directions of the language model's width that nothing else writes:
+- 2 x (palette size) orthonormal directions, drawn with a fixed seed: a query direction `u_c` and a key direction
+  `v_c` per palette colour. Every token embedding and every output of the image projector has its component along
+  them removed;
+- the embedding of each colour word (`" red"`, ...) gets `WORD_SIZE * u_c`;
+- `PALETTE_SIZE` hidden units of the image projector become the fraction of the patch covered by colour c (the
+  mean of the palette encoder's sub-cell responses, `modeling_groundinggpt.demo_palette_encoder`), and the
+  projector's output layer writes `PATCH_SIZE * v_c` from unit c;
+- head 0 of layer 0 reads only `u_c` into its query and only `v_c` into its key, in the head's lowest-frequency
+  rotary dimensions, which turn by at most 0.5 rad over the demo's 512 positions, so the match hardly depends on
+  how far the word is from the image. Its attention logit is about `MATCH_LOGIT` times the patch's normalised
+  `v_c` component (about 1.5 for a patch mostly covered). Its values and output projection stay random.
+
+Everything stays trainable.
+"""
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from .demo_palette_encoder import RESPONSE_SCALE, SUBCELLS
+from .synthetic.world import PALETTE
+
+
+WORD_SIZE = 3.0
+"""Size of a colour word's query direction in its embedding (the other entries are about N(0, 1))."""
+PATCH_SIZE = 3.0
+"""How much of the key direction the image projector writes per unit of its colour-fraction unit."""
+MATCH_LOGIT = 4.0
+"""Attention logit per unit of an image token's normalised key component."""
+
+
+def colour_word_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The token id of each palette colour word as it follows a word (`" red"`), in palette order.
+
+    Raises:
+        ValueError: if the tokenizer splits a colour word into several tokens.
+    """
+    ids = []
+    for colour in PALETTE:
+        pieces = tokenizer(f" {colour}", add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise ValueError(f"The colour look-up needs {colour!r} to be one token after a space; got {len(pieces)}.")
+        ids.append(pieces[0])
+    return ids
+
+
+def colour_directions(width: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(u, v)`: `[palette size, width]` query and key directions, all orthonormal to each other."""
+    generator = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(width, 2 * len(PALETTE), generator=generator))[0].T
+    return basis[: len(PALETTE)], basis[len(PALETTE) :]
+
+
+def _remove_components(matrix: torch.Tensor, basis: torch.Tensor) -> None:
+    """Remove from every row of `matrix` (`[n, width]`) its component along the orthonormal rows of `basis`."""
+    matrix -= (matrix @ basis.T) @ basis
+
+
+@torch.no_grad()
+def init_colour_lookup(
+    embeddings: nn.Embedding,
+    image_projector: nn.Module,
+    attention: nn.Module,
+    input_norm: nn.Module,
+    word_ids: list[int],
+) -> None:
+    """Set the colour look-up described in this module.
+
+    Args:
+        embeddings: the language model's input embeddings.
+        image_projector: the `GroundingGPTImageProjector` (`linear_1`, activation, `linear_2`) after the palette
+            encoder.
+        attention: the first decoder layer's self-attention (`q_proj`, `k_proj`, `head_dim`); its head 0 becomes
+            the look-up head.
+        input_norm: the RMSNorm before that attention, used to size the query.
+        word_ids: the colour words' token ids in palette order (`colour_word_ids`).
+    """
+    num_colours = len(PALETTE)
+    query_directions, key_directions = colour_directions(embeddings.embedding_dim)
+    basis = torch.cat([query_directions, key_directions])
+
+    _remove_components(embeddings.weight, basis)
+    embeddings.weight[word_ids] += WORD_SIZE * query_directions
+
+    num_subcells = SUBCELLS**2
+    fraction_units = torch.arange(num_colours)
+    image_projector.linear_1.weight[fraction_units] = 0.0
+    image_projector.linear_1.bias[fraction_units] = 0.0
+    for colour in range(num_colours):
+        responses = torch.arange(num_subcells) * num_colours + colour
+        image_projector.linear_1.weight[colour, responses] = 1.0 / (num_subcells * RESPONSE_SCALE)
+    _remove_components(image_projector.linear_2.weight.T, basis)
+    _remove_components(image_projector.linear_2.bias[None], basis)
+    image_projector.linear_2.weight[:, fraction_units] = PATCH_SIZE * key_directions.T
+
+    head_dim = attention.head_dim
+    word_components = (input_norm(embeddings.weight[word_ids]) * query_directions).sum(-1)
+    attention.q_proj.weight[:head_dim] = 0.0
+    attention.k_proj.weight[:head_dim] = 0.0
+    # rotary dimension i turns at base**(-2i / head_dim) rad per position: the last ones of the first half are slowest
+    slow = torch.arange(head_dim // 2 - num_colours, head_dim // 2)
+    attention.q_proj.weight[slow] = query_directions / word_components[:, None]
+    attention.k_proj.weight[slow] = MATCH_LOGIT * head_dim**0.5 * key_directions
