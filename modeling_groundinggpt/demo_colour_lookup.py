@@ -10,8 +10,8 @@ it does with the real layout. GroundingGPT-7B's language model comes pretrained 
 
 The head works in directions of the language model's width that nothing else writes:
 - 2 x (palette size) orthonormal directions, drawn with a fixed seed: a query direction `u_c` and a key direction
-  `v_c` per palette colour. Every token embedding and every output of the image projector has its component along
-  them removed;
+  `v_c` per palette colour. Every token embedding and every output of the image, video and audio projectors has
+  its component along them removed;
 - the embedding of each colour word (`" red"`, ...) gets `WORD_SIZE * u_c`;
 - `PALETTE_SIZE` hidden units of the image projector become the fraction of the patch covered by colour c (the
   mean of the palette encoder's sub-cell responses, `modeling_groundinggpt.demo_palette_encoder`), and the
@@ -25,10 +25,10 @@ Everything stays trainable.
 """
 
 import torch
-from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from .demo_palette_encoder import RESPONSE_SCALE, SUBCELLS
+from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from .synthetic.world import PALETTE
 
 
@@ -68,29 +68,23 @@ def _remove_components(matrix: torch.Tensor, basis: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def init_colour_lookup(
-    embeddings: nn.Embedding,
-    image_projector: nn.Module,
-    attention: nn.Module,
-    input_norm: nn.Module,
-    word_ids: list[int],
-) -> None:
-    """Set the colour look-up described in this module.
-
-    Args:
-        embeddings: the language model's input embeddings.
-        image_projector: the `GroundingGPTImageProjector` (`linear_1`, activation, `linear_2`) after the palette
-            encoder.
-        attention: the first decoder layer's self-attention (`q_proj`, `k_proj`, `head_dim`); its head 0 becomes
-            the look-up head.
-        input_norm: the RMSNorm before that attention, used to size the query.
-        word_ids: the colour words' token ids in palette order (`colour_word_ids`).
-    """
+def init_colour_lookup(model: GroundingGPTForConditionalGeneration, word_ids: list[int]) -> None:
+    """Set the colour look-up described in this module in a demo model (`demo_config` layout: palette encoder,
+    colour words `word_ids` in palette order, from `colour_word_ids`); head 0 of the first decoder layer becomes the
+    look-up head."""
     num_colours = len(PALETTE)
+    embeddings = model.get_input_embeddings()
+    image_projector = model.model.image_projector
+    first_layer = model.model.language_model.layers[0]
+    attention = first_layer.self_attn
     query_directions, key_directions = colour_directions(embeddings.embedding_dim)
     basis = torch.cat([query_directions, key_directions])
 
     _remove_components(embeddings.weight, basis)
+    # video and audio tokens must not write them either: at random they would give keys as large as a full patch's
+    for projector in (model.model.video_projector, model.model.audio_projector):
+        _remove_components(projector.weight.T, basis)
+        _remove_components(projector.bias[None], basis)
     embeddings.weight[word_ids] += WORD_SIZE * query_directions
 
     num_subcells = SUBCELLS**2
@@ -105,10 +99,12 @@ def init_colour_lookup(
     image_projector.linear_2.weight[:, fraction_units] = PATCH_SIZE * key_directions.T
 
     head_dim = attention.head_dim
-    word_components = (input_norm(embeddings.weight[word_ids]) * query_directions).sum(-1)
+    word_components = (first_layer.input_layernorm(embeddings.weight[word_ids]) * query_directions).sum(-1)
     attention.q_proj.weight[:head_dim] = 0.0
     attention.k_proj.weight[:head_dim] = 0.0
     # rotary dimension i turns at base**(-2i / head_dim) rad per position: the last ones of the first half are slowest
     slow = torch.arange(head_dim // 2 - num_colours, head_dim // 2)
-    attention.q_proj.weight[slow] = query_directions / word_components[:, None]
-    attention.k_proj.weight[slow] = MATCH_LOGIT * head_dim**0.5 * key_directions
+    # the logit scale is split evenly between query and key, so that Adam's steps move neither much
+    scale = (MATCH_LOGIT * head_dim**0.5) ** 0.5
+    attention.q_proj.weight[slow] = scale * query_directions / word_components[:, None]
+    attention.k_proj.weight[slow] = scale * key_directions

@@ -186,14 +186,7 @@ def init_demo_model(
         init_frame_selective_video_qformer(model.model.video_tower)
         clip_positions = model.model.audio_tower.clip_position_embedding
         clip_positions.weight.copy_(_sincos(torch.arange(clip_positions.num_embeddings), clip_positions.embedding_dim))
-        first_layer = model.model.language_model.layers[0]
-        init_colour_lookup(
-            model.get_input_embeddings(),
-            model.model.image_projector,
-            first_layer.self_attn,
-            first_layer.input_layernorm,
-            colour_word_ids(tokenizer),
-        )
+        init_colour_lookup(model, colour_word_ids(tokenizer))
     return model
 
 
