@@ -8,7 +8,7 @@ Steps (each prints its progress):
    initialised model, and save it with its processor as the starting checkpoint;
 3. train every parameter (`--stage 0`) but the hand-set image and frame encoders (`--frozen_modules`, see
    `modeling_groundinggpt.demo_palette_encoder`) with `examples/train_sft.py`'s own `main`, i.e. `SFTTrainer` with
-   the GroundingGPT collator, on CPU in float32 (38 minutes on 2 cores with the defaults, measured);
+   the GroundingGPT collator, on CPU in float32 (39 minutes on 2 cores with the defaults, measured);
 4. evaluate on the fresh data through the public path (chat messages with file paths -> `apply_chat_template` ->
    greedy `generate` -> `post_process_grounding`), print the table, and write the checkpoint, its model card
    (with the measured numbers) and the bundled demo media to `--output`.
@@ -138,7 +138,9 @@ in under an hour on a 2-core CPU with this package's own `SFTTrainer` pipeline (
 which runs `examples/train_sft.py`). Everything is trained from a random start except the CLIP image encoder and
 the EVA frame encoder: as GroundingGPT-7B keeps its pretrained encoders frozen, this model keeps them frozen, but
 their weights are set by hand (`modeling_groundinggpt.demo_palette_encoder`) to report, for each part of each
-patch, how strongly it shows each of the four palette colours, and where the patch is. It ships inside the
+patch, how strongly it shows each of the four palette colours, and where the patch is. One attention head of the
+language model's first layer also starts set by hand, as a look-up of the asked colour among the image tokens
+(`modeling_groundinggpt.demo_colour_lookup`), and is then trained with the rest. It ships inside the
 `modeling-groundinggpt` package (`modeling_groundinggpt.DEMO_MODEL`) so that the package can be tried, tested and
 demonstrated offline.
 

@@ -42,16 +42,7 @@ def fresh_samples(tmp_path_factory):
     return root, to_eval_samples(records)
 
 
-# The shipped checkpoint (see its model card) meets the video and sound targets but not the image one: measured on
-# 200 samples, image Acc@0.5 57.0 (it often boxes a rectangle of another colour), video R@1 IoU 0.5 100.0, sound
-# Acc@0.5 93.5. The image check stays, strictly expected to fail until a checkpoint that meets the target ships (an
-# unexpected pass fails the suite, so the mark must then go).
-BELOW_TARGET = pytest.mark.xfail(strict=True, reason="the shipped demo checkpoint is below the issue-5 image target")
-
-
-@pytest.mark.parametrize(
-    "task", [pytest.param(task, marks=BELOW_TARGET) if task == "image" else task for task in TASKS]
-)
+@pytest.mark.parametrize("task", TASKS)
 def test_demo_model_grounds_fresh_samples(task, fresh_samples, tmp_path):
     root, samples = fresh_samples
     grounder = GroundingGPT.from_pretrained(DEMO, device="cpu", dtype="float32")
