@@ -35,7 +35,8 @@ def _patches_touching(box: list[float], grid: int) -> torch.Tensor:
 
 def test_asked_colour_word_attends_to_its_rectangle_before_training(demo, tmp_path):
     tokenizer, config, processor, model = demo
-    records = [r for r in generate_dataset("image", 24, seed=11, root=tmp_path) if len(r["ground_truth"]["objects"]) > 1]
+    records = generate_dataset("image", 24, seed=11, root=tmp_path)
+    records = [record for record in records if len(record["ground_truth"]["objects"]) > 1]
     assert len(records) >= 8
     word_ids = torch.tensor(colour_word_ids(tokenizer))
     grid = config.vision_config.image_size // config.vision_config.patch_size
