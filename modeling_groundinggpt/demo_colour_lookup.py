@@ -13,9 +13,9 @@ The head works in directions of the language model's width that nothing else wri
   `v_c` per palette colour. Every token embedding and every output of the image, video and audio projectors has
   its component along them removed;
 - the embedding of each colour word (`" red"`, ...) gets `WORD_SIZE * u_c`;
-- `PALETTE_SIZE` hidden units of the image projector become the fraction of the patch covered by colour c (the
-  mean of the palette encoder's sub-cell responses, `modeling_groundinggpt.demo_palette_encoder`), and the
-  projector's output layer writes `PATCH_SIZE * v_c` from unit c;
+- hidden unit c of the image projector (one per palette colour) becomes the fraction of the patch covered by
+  colour c (the mean of the palette encoder's sub-cell responses, `modeling_groundinggpt.demo_palette_encoder`),
+  and the projector's output layer writes `PATCH_SIZE * v_c` from it;
 - head 0 of layer 0 reads only `u_c` into its query and only `v_c` into its key, in the head's lowest-frequency
   rotary dimensions, which turn by at most 0.5 rad over the demo's 512 positions, so the match hardly depends on
   how far the word is from the image. Its attention logit is about `MATCH_LOGIT` times the patch's normalised
@@ -82,21 +82,19 @@ def init_colour_lookup(model: GroundingGPTForConditionalGeneration, word_ids: li
 
     _remove_components(embeddings.weight, basis)
     # video and audio tokens must not write them either: at random they would give keys as large as a full patch's
-    for projector in (model.model.video_projector, model.model.audio_projector):
-        _remove_components(projector.weight.T, basis)
-        _remove_components(projector.bias[None], basis)
+    for output_layer in (image_projector.linear_2, model.model.video_projector, model.model.audio_projector):
+        _remove_components(output_layer.weight.T, basis)
+        _remove_components(output_layer.bias[None], basis)
     embeddings.weight[word_ids] += WORD_SIZE * query_directions
 
+    # hidden unit c of the image projector: the mean of colour c's sub-cell responses
     num_subcells = SUBCELLS**2
-    fraction_units = torch.arange(num_colours)
-    image_projector.linear_1.weight[fraction_units] = 0.0
-    image_projector.linear_1.bias[fraction_units] = 0.0
+    image_projector.linear_1.weight[:num_colours] = 0.0
+    image_projector.linear_1.bias[:num_colours] = 0.0
     for colour in range(num_colours):
         responses = torch.arange(num_subcells) * num_colours + colour
         image_projector.linear_1.weight[colour, responses] = 1.0 / (num_subcells * RESPONSE_SCALE)
-    _remove_components(image_projector.linear_2.weight.T, basis)
-    _remove_components(image_projector.linear_2.bias[None], basis)
-    image_projector.linear_2.weight[:, fraction_units] = PATCH_SIZE * key_directions.T
+    image_projector.linear_2.weight[:, :num_colours] = PATCH_SIZE * key_directions.T
 
     head_dim = attention.head_dim
     word_components = (first_layer.input_layernorm(embeddings.weight[word_ids]) * query_directions).sum(-1)

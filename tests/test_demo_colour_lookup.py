@@ -11,8 +11,8 @@ from transformers import PreTrainedTokenizerFast
 from modeling_groundinggpt.demo_colour_lookup import PATCH_SIZE, WORD_SIZE, colour_directions, colour_word_ids
 from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
 from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
-from modeling_groundinggpt.synthetic import generate_dataset, record_messages
 from modeling_groundinggpt.processing import format_box
+from modeling_groundinggpt.synthetic import generate_dataset, record_messages
 
 
 @pytest.fixture(scope="module")
