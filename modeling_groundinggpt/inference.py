@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, TextIteratorStreamer
+from transformers import AutoModelForImageTextToText, AutoProcessor, CompileConfig, TextIteratorStreamer
 
 import modeling_groundinggpt.processing  # noqa: F401  (registers the processor with AutoProcessor)
 
@@ -45,12 +45,15 @@ AudioInput = str | os.PathLike | np.ndarray
 class GenerationOptions:
     """Decoding settings: greedy when `temperature` is 0 (the default), else sampling at that temperature.
 
-    `max_new_tokens` is also capped by the model's position table minus the prompt length.
+    `max_new_tokens` is also capped by the model's position table minus the prompt length. `compile` compiles the
+    decode step (static cache, `torch.compile` with the full graph; the first call of each shape pays the
+    compilation); None (the default) compiles on CUDA only, where it pays off at once.
     """
 
     max_new_tokens: int = 512
     temperature: float = 0.0
     top_p: float = 1.0
+    compile: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,16 @@ def resolve_device(device: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(device)
+
+
+def decode_compile_config(device: torch.device) -> CompileConfig:
+    """How `generate` compiles the decode step: the whole forward as one graph (the model has no graph break in
+    decode), CUDA graphs on CUDA. `generate` compiles by itself on CUDA only; elsewhere it needs its
+    `_compile_all_devices` flag (private in transformers 5.19-5.24, the only switch there is)."""
+    config = CompileConfig(fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else "default")
+    if device.type not in ("cuda", "xpu"):
+        config._compile_all_devices = True
+    return config
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
@@ -165,9 +178,10 @@ class GroundingGPT:
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
 
-    def generation_kwargs(self, prompt_length: int, options: GenerationOptions) -> dict[str, Any]:
-        """The `generate` keyword arguments for a prompt of `prompt_length` tokens: stop at `###`, greedy or
-        sampling, new tokens capped so that prompt + answer fit the position table.
+    def generation_kwargs(self, prompt_length: int, options: GenerationOptions, batch_size: int = 1) -> dict[str, Any]:
+        """The `generate` keyword arguments for `batch_size` prompts of `prompt_length` tokens: stop at `###`, greedy
+        or sampling, new tokens capped so that prompt + answer fit the position table; a static cache for batches
+        and for compiled decoding (see `GenerationOptions.compile`).
 
         Raises:
             ValueError: the prompt alone fills the position table.
@@ -188,6 +202,14 @@ class GroundingGPT:
             kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        compile_decode = options.compile if options.compile is not None else self.model.device.type == "cuda"
+        if compile_decode or batch_size > 1:
+            # Preallocated keys/values: no concatenation per token, which batches feel most.
+            kwargs["cache_implementation"] = "static"
+        if compile_decode:
+            kwargs["compile_config"] = decode_compile_config(self.model.device)
+        else:
+            kwargs["disable_compile"] = True
         return kwargs
 
     def prepare(self, conversations: Sequence[list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, list]]:
@@ -232,7 +254,8 @@ class GroundingGPT:
         """Batched generation: one answer text per conversation (cut at the `###` separator), and the metadata of
         `prepare`. A `streamer` (e.g. `TextStreamer`) receives the tokens of a single conversation as they come."""
         model_inputs, metadata = self.prepare(conversations)
-        kwargs = self.generation_kwargs(model_inputs["input_ids"].shape[1], options or self.generation)
+        batch_size, prompt_length = model_inputs["input_ids"].shape
+        kwargs = self.generation_kwargs(prompt_length, options or self.generation, batch_size)
         with torch.inference_mode():
             output = self.model.generate(**model_inputs, **kwargs, streamer=streamer)
         texts = self.processor.post_process_image_text_to_text(output[:, model_inputs["input_ids"].shape[1] :])
@@ -395,6 +418,7 @@ __all__ = [
     "GroundingAnswer",
     "GroundingGPT",
     "GroundingRequest",
+    "decode_compile_config",
     "resolve_device",
     "resolve_dtype",
     "user_message",
