@@ -17,6 +17,7 @@ _PROCESSOR_SOURCES = (
     "grounding.py",
     "image_processing_groundinggpt.py",
     "processing_groundinggpt.py",
+    "video_decoding.py",
     "video_processing_groundinggpt.py",
 )
 
