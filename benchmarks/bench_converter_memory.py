@@ -6,7 +6,7 @@ against the largest input shard, for float32 and bfloat16 output.
 It writes an original-format ("LEGO") checkpoint in a temporary folder (removed at the end): the reference
 fixture's tokenizer, CLIP tower and encoder sizes with a wider and deeper random float32 LLaMA, saved as `.bin`
 shards of about `--shard-mb` MB with `pytorch_model.bin.index.json`, like the original training code does. Each
-conversion runs in a fresh process; its peak RSS is that process's own `ru_maxrss`.
+conversion runs in a fresh process; its peak RSS is that process's VmHWM.
 """
 
 import argparse
@@ -93,10 +93,11 @@ def write_checkpoint(folder: Path, shards: int, shard_mb: int) -> int:
     return largest
 
 
-# Runs the converter script as `__main__` and prints the process's own peak RSS (kB on Linux) as the last line.
+# Runs the converter script as `__main__` and prints the process's peak RSS (kB) as the last line: VmHWM, not
+# `ru_maxrss`, which keeps the high-water mark of the forking parent across `exec`.
 _MEASURE = (
-    "import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+    "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
 )
 
 

@@ -6,22 +6,24 @@ trained with (`openai/clip-vit-large-patch14-336`) into a self-describing Huggin
     python convert/convert_groundinggpt_to_hf.py --original DIR --clip DIR --output DIR \
         [--encoder-dims FILE] [--dtype float32|bfloat16|float16]
 
-The conversion streams shard by shard (peak memory about one original shard), reads `.bin` files with
-`torch.load(weights_only=True)`, maps every key by an explicit rule (`key_mapping.py`), checks every shape against
-the model built from the converted config, and writes into a temporary folder that is renamed to `--output` only
-when complete.
+The conversion streams tensor by tensor (peak memory: the imports plus about one tensor and its cast copy, whatever
+the shard sizes), reads `.bin` files with `torch.load(weights_only=True, mmap=True)`, maps every key by an explicit
+rule (`key_mapping.py`), checks every name and shape against the model built from the converted config before a
+shard's data is read, and writes into a temporary folder that is renamed to `--output` only when complete.
 """
 
 import argparse
+import ctypes
 import json
+import mmap
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from transformers import (
     Blip2QFormerConfig,
@@ -37,6 +39,7 @@ from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.configuration_groundinggpt import PLACEHOLDER_TOKENS
 from modeling_groundinggpt.convert.convert_tokenizer import saved_added_token_ids
 from modeling_groundinggpt.convert.key_mapping import map_clip_key, map_original_key
+from modeling_groundinggpt.convert.safetensors_writer import SafetensorsWriter
 
 logger = logging.get_logger(__name__)
 
@@ -208,66 +211,131 @@ def _original_shards(original_dir: Path) -> list[Path]:
     raise FileNotFoundError(f"No weights (index, model.safetensors or pytorch_model.bin) found in {original_dir}.")
 
 
-def _load_shard(path: Path) -> dict[str, torch.Tensor]:
-    """Reads one weight file: safetensors directly, `.bin` with `torch.load(weights_only=True)` (no pickled code)."""
-    try:
-        if path.suffix == ".safetensors":
-            with safe_open(str(path), framework="pt") as reader:
-                return {key: reader.get_tensor(key) for key in reader.keys()}
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch/safetensors raise several types for truncated or corrupt files
-        raise ValueError(f"Cannot read weight file {path}: {error}") from error
+class _ShardReader:
+    """One weight file, read one tensor at a time: safetensors lazily, `.bin` with
+    `torch.load(weights_only=True, mmap=True)` (no pickled code; the file mapped, not read in). `release` gives the
+    memory of a tensor that is done with back to the system, so a shard never becomes resident as a whole."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            if path.suffix == ".safetensors":
+                self._reader = safe_open(str(path), framework="pt")
+                self.shapes = {key: torch.Size(self._reader.get_slice(key).get_shape()) for key in self._reader.keys()}
+                self._tensors = None
+            else:
+                self._tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                self.shapes = {key: tensor.shape for key, tensor in self._tensors.items()}
+        except Exception as error:  # torch/safetensors raise several types for truncated or corrupt files
+            raise ValueError(f"Cannot read weight file {path}: {error}") from error
+
+    def get(self, key: str) -> torch.Tensor:
+        try:
+            return self._reader.get_tensor(key) if self._tensors is None else self._tensors[key]
+        except Exception as error:
+            raise ValueError(f"Cannot read {key!r} from weight file {self.path}: {error}") from error
+
+    def release(self, key: str) -> None:
+        if self._tensors is not None:
+            _drop_mapped_pages(self._tensors.pop(key))
 
 
-def _clip_weights(clip_dir: Path) -> dict[str, torch.Tensor]:
-    safetensors_file = clip_dir / "model.safetensors"
-    if safetensors_file.is_file():
-        return _load_shard(safetensors_file)
-    bin_file = clip_dir / "pytorch_model.bin"
-    if bin_file.is_file():
-        return _load_shard(bin_file)
+def _drop_mapped_pages(tensor: torch.Tensor) -> None:
+    """Unmap the resident pages of a tensor that lives in a private, read-only file mapping (`torch.load(mmap=True)`):
+    they are clean copies of the file, read again if ever touched. Only whole pages inside the tensor's own storage
+    are dropped."""
+    if _MADVISE is None or tensor.device.type != "cpu":
+        return
+    storage = tensor.untyped_storage()
+    start = -(-storage.data_ptr() // _PAGE_SIZE) * _PAGE_SIZE
+    end = (storage.data_ptr() + storage.nbytes()) // _PAGE_SIZE * _PAGE_SIZE
+    if end > start:
+        _MADVISE(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
+
+
+def _libc_madvise():
+    if not hasattr(mmap, "MADV_DONTNEED") or sys.platform != "linux":
+        return None
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return madvise
+
+
+_MADVISE = _libc_madvise()
+_PAGE_SIZE = mmap.PAGESIZE
+
+
+def _clip_weights(clip_dir: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (clip_dir / name).is_file():
+            return clip_dir / name
     raise FileNotFoundError(f"No CLIP weights (model.safetensors or pytorch_model.bin) in {clip_dir}.")
 
 
+@dataclass
+class _Output:
+    """One converted tensor: its name, shape, and its sources (keys of the current shard, or parts held over from
+    an earlier shard)."""
+
+    target: str
+    shape: torch.Size
+    sources: list[str | torch.Tensor]
+
+
 class _ShardConverter:
-    """Renames, checks and casts tensors against the expected state dict; joins EVA's q/v biases across shards."""
+    """Renames and checks tensors against the expected state dict, from their shapes alone; joins EVA's q/v biases
+    (zero key bias in between), also across shards."""
 
     def __init__(self, expected_shapes: dict[str, torch.Size], dtype: torch.dtype):
         self.expected_shapes = expected_shapes
         self.dtype = dtype
         self.written: set[str] = set()
-        self.pending_bias_parts: dict[str, dict[str, torch.Tensor]] = {}
+        self.pending_bias_parts: dict[str, dict[str, str | torch.Tensor]] = {}
 
-    def _check(self, source_key: str, target: str, tensor: torch.Tensor) -> torch.Tensor:
+    def _check(self, source_key: str, target: str, shape: torch.Size) -> None:
         if target not in self.expected_shapes:
             raise KeyError(f"Original key {source_key!r} maps to {target!r}, which the model does not have.")
         if target in self.written:
             raise KeyError(f"Original key {source_key!r} maps to {target!r}, which was already written.")
-        if tensor.shape != self.expected_shapes[target]:
+        if shape != self.expected_shapes[target]:
             raise ValueError(
                 f"Shape mismatch for original key {source_key!r} -> {target!r}: checkpoint has "
-                f"{tuple(tensor.shape)}, the converted config expects {tuple(self.expected_shapes[target])}. "
+                f"{tuple(shape)}, the converted config expects {tuple(self.expected_shapes[target])}. "
                 "Check --encoder-dims and the original config.json."
             )
         self.written.add(target)
-        return tensor.to(self.dtype).contiguous()
 
-    def convert(self, tensors: dict[str, torch.Tensor], map_key) -> dict[str, torch.Tensor]:
-        converted = {}
-        for key, tensor in tensors.items():
+    def plan(self, shard: _ShardReader, map_key) -> list[_Output]:
+        """The converted tensors `shard` completes, in its order; every name and shape checked, no data read. A
+        bias part whose partner is in a later shard is kept (copied: it is small)."""
+        outputs = []
+        for key, shape in shard.shapes.items():
             mapped = map_key(key)
             if mapped.target is None:
                 continue
             if mapped.fused_part is None:
-                converted[mapped.target] = self._check(key, mapped.target, tensor)
+                self._check(key, mapped.target, shape)
+                outputs.append(_Output(mapped.target, shape, [key]))
                 continue
             parts = self.pending_bias_parts.setdefault(mapped.target, {})
-            parts[mapped.fused_part] = tensor
+            parts[mapped.fused_part] = key
             if len(parts) == 2:
-                fused = torch.cat([parts["q"], torch.zeros_like(parts["q"]), parts["v"]])
-                converted[mapped.target] = self._check(key, mapped.target, fused)
                 del self.pending_bias_parts[mapped.target]
-        return converted
+                fused_shape = torch.Size([3 * shape[0]])
+                self._check(key, mapped.target, fused_shape)
+                outputs.append(_Output(mapped.target, fused_shape, [parts["q"], parts["v"]]))
+        for parts in self.pending_bias_parts.values():
+            for part, source in parts.items():
+                if isinstance(source, str) and source in shard.shapes:
+                    parts[part] = shard.get(source).clone()
+        return outputs
+
+    def tensor(self, output: _Output, shard: _ShardReader) -> torch.Tensor:
+        """The converted tensor of `output`, cast to the output dtype."""
+        parts = [shard.get(source) if isinstance(source, str) else source for source in output.sources]
+        if len(parts) == 2:  # EVA attention: [q_bias, zero k_bias, v_bias]
+            parts = [torch.cat([parts[0], torch.zeros_like(parts[0]), parts[1]])]
+        return parts[0].to(self.dtype).contiguous()
 
     def finish(self) -> None:
         if self.pending_bias_parts:
@@ -283,29 +351,33 @@ def _expected_shapes(config: GroundingGPTConfig) -> dict[str, torch.Size]:
     return {key: tensor.shape for key, tensor in model.state_dict().items()}
 
 
-def _converted_shards(
-    original_dir: Path, clip_dir: Path, converter: _ShardConverter
-) -> Iterator[dict[str, torch.Tensor]]:
-    shards = _original_shards(original_dir)
-    for shard in tqdm(shards, desc="Converting shards", unit="shard"):
-        yield converter.convert(_load_shard(shard), map_original_key)
-    yield converter.convert(_clip_weights(clip_dir), map_clip_key)
-    converter.finish()
-
-
-def _write_weights(shards: Iterator[dict[str, torch.Tensor]], folder: Path) -> None:
-    """Writes one safetensors file per converted shard plus the index (or a single `model.safetensors`)."""
+def _write_weights(original_dir: Path, clip_dir: Path, converter: _ShardConverter, folder: Path) -> None:
+    """One safetensors file per original shard (plus one for CLIP) and the index (or a single
+    `model.safetensors`); tensors are read, cast and written one at a time."""
+    sources = [(path, map_original_key) for path in _original_shards(original_dir)]
+    sources.append((_clip_weights(clip_dir), map_clip_key))
     names: list[str] = []
     weight_map: dict[str, int] = {}
     total_size = 0
-    for tensors in shards:
-        if not tensors:
+    for path, map_key in tqdm(sources, desc="Converting shards", unit="shard"):
+        shard = _ShardReader(path)
+        outputs = converter.plan(shard, map_key)
+        if not outputs:
             continue
         names.append(f"part-{len(names):05d}.safetensors")
-        save_file(tensors, str(folder / names[-1]), metadata={"format": "pt"})
-        weight_map.update({key: len(names) - 1 for key in tensors})
-        total_size += sum(tensor.numel() * tensor.element_size() for tensor in tensors.values())
-        del tensors
+        layout = {output.target: (converter.dtype, output.shape) for output in outputs}
+        with SafetensorsWriter(folder / names[-1], layout, metadata={"format": "pt"}) as writer:
+            for output in outputs:
+                tensor = converter.tensor(output, shard)
+                writer.write(output.target, tensor)
+                total_size += tensor.numel() * tensor.element_size()
+                del tensor
+                for source in output.sources:
+                    if isinstance(source, str):
+                        shard.release(source)
+        weight_map.update({output.target: len(names) - 1 for output in outputs})
+        del shard
+    converter.finish()
     if len(names) == 1:
         (folder / names[0]).rename(folder / "model.safetensors")
         return
@@ -360,7 +432,7 @@ def convert_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
         converter = _ShardConverter(_expected_shapes(config), DTYPES[dtype])
-        _write_weights(_converted_shards(original_dir, clip_dir, converter), staging)
+        _write_weights(original_dir, clip_dir, converter, staging)
         config.save_pretrained(staging)
         build_generation_config(config, processor.tokenizer).save_pretrained(staging)
         processor.save_pretrained(staging)

@@ -164,3 +164,41 @@ def test_refuses_existing_output_and_non_original_config(tmp_path, fixtures_dir,
         convert_checkpoint(fixtures_dir / "original_checkpoint", fixtures_dir / "clip_vision", converted_dir)
     with pytest.raises(ValueError, match="model_type 'LEGO'"):
         convert_checkpoint(converted_dir, fixtures_dir / "clip_vision", tmp_path / "again", encoder_dims=encoder_dims)
+
+
+def test_safetensors_writer_writes_what_safetensors_reads(tmp_path):
+    from safetensors.torch import load_file
+
+    from modeling_groundinggpt.convert.safetensors_writer import SafetensorsWriter
+
+    tensors = {
+        "b": torch.randn(3, 5).to(torch.bfloat16), "a": torch.arange(7), "flag": torch.tensor(True),
+        "empty": torch.zeros(0, 4), "half": torch.randn(2, 3).half(), "strided": torch.randn(4, 6).t(),
+    }
+    path = tmp_path / "w.safetensors"
+    with SafetensorsWriter(path, {k: (v.dtype, v.shape) for k, v in tensors.items()}, {"format": "pt"}) as writer:
+        for name, tensor in tensors.items():
+            writer.write(name, tensor)
+    loaded = load_file(path)
+    assert loaded.keys() == tensors.keys() and all(torch.equal(loaded[k], v) for k, v in tensors.items())
+    with safe_open(str(path), framework="pt") as reader:
+        assert reader.metadata() == {"format": "pt"}
+
+    with pytest.raises(ValueError, match=r"Got b torch.float32 \(3, 5\), the layout's next tensor is b torch.bfloat16"):
+        with SafetensorsWriter(tmp_path / "x.safetensors", {"b": (torch.bfloat16, (3, 5))}, {}) as writer:
+            writer.write("b", torch.randn(3, 5))
+    with pytest.raises(ValueError, match="1 tensors of the layout were not written: b"):
+        with SafetensorsWriter(tmp_path / "y.safetensors", {"b": (torch.bfloat16, (3, 5))}, {}):
+            pass
+
+
+def test_dropped_pages_of_a_mapped_tensor_read_back_from_the_file(tmp_path):
+    from modeling_groundinggpt.convert.convert_groundinggpt_to_hf import _drop_mapped_pages
+
+    expected = {"w": torch.randn(512, 1024), "v": torch.randn(3)}
+    torch.save(expected, tmp_path / "shard.bin")
+    mapped = torch.load(tmp_path / "shard.bin", weights_only=True, mmap=True)
+    assert torch.equal(mapped["w"], expected["w"])  # pages now resident
+    _drop_mapped_pages(mapped["w"])
+    _drop_mapped_pages(mapped["v"])  # smaller than a page: left alone
+    assert torch.equal(mapped["w"], expected["w"]) and torch.equal(mapped["v"], expected["v"])
