@@ -143,6 +143,9 @@ class GroundingGPTPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # The decode step (no media, static cache) is one graph: `generate(cache_implementation="static")` compiles it
+    # with `CompileConfig(fullgraph=True)`. Media are only encoded in the prefill, which `generate` runs eagerly.
+    _can_compile_fullgraph = True
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -245,6 +248,26 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
         features = features.to(inputs_embeds.device, inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(placeholder_mask.unsqueeze(-1).to(inputs_embeds.device), features)
 
+    def _check_placeholders_have_media(self, input_ids: torch.Tensor, cache: Cache | None, **media) -> None:
+        """Placeholder ids of a modality whose media input is None are an error, in a prompt. Tokens that `generate`
+        feeds back (the cache holds the prompt) are the model's own, not checked; nor while compiling: `generate`
+        compiles its decode steps only, so the check costs the compiled graph nothing."""
+        if torch.compiler.is_compiling() or (cache is not None and cache.get_seq_length() != 0):
+            return
+        config = self.config
+        for argument, modality, token_id in (
+            ("pixel_values", "image", config.image_token_id),
+            ("pixel_values_videos", "video", config.video_token_id),
+            ("input_features", "audio", config.audio_token_id),
+        ):
+            if media[argument] is None:
+                count = int((input_ids == token_id).sum())
+                if count:
+                    raise ValueError(
+                        f"input_ids hold {count} {modality} placeholder tokens (id {token_id}) but {argument} is None: "
+                        f"pass the {modality} input, or leave its placeholders out of the text."
+                    )
+
     @can_return_tuple
     def forward(
         self,
@@ -272,6 +295,11 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
         has_media = pixel_values is not None or pixel_values_videos is not None or input_features is not None
         if has_media and input_ids is None:
             raise ValueError("Media inputs need input_ids to locate their placeholder tokens.")
+        if input_ids is not None:
+            self._check_placeholders_have_media(
+                input_ids, cache, pixel_values=pixel_values, pixel_values_videos=pixel_values_videos,
+                input_features=input_features,
+            )
 
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)

@@ -324,3 +324,64 @@ def test_beam_search_keeps_each_samples_media(tiny_model, mixed_cases, monkeypat
         )
     assert len(seen) == 1
     torch.testing.assert_close(seen[0], torch.cat([image_a, image_a, image_b, image_c, image_b, image_c]), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("modality", "media_key", "token_attr"),
+    [("image", "pixel_values", "image_token_id"), ("video", "pixel_values_videos", "video_token_id"),
+     ("audio", "input_features", "audio_token_id")],
+)
+def test_placeholder_ids_without_their_media_are_refused(tiny_model, mixed_cases, modality, media_key, token_attr):
+    inputs = {key: value for key, value in mixed_cases[modality].items() if key != media_key}
+    count = int((inputs["input_ids"] == getattr(tiny_model.config, token_attr)).sum())
+    with pytest.raises(ValueError, match=rf"input_ids hold {count} {modality} placeholder tokens \(id "
+                                         rf"{getattr(tiny_model.config, token_attr)}\) but {media_key} is None"):
+        tiny_model(**inputs)
+    with pytest.raises(ValueError, match=rf"but {media_key} is None"):
+        tiny_model.generate(**inputs, max_new_tokens=2)
+
+
+def test_generated_placeholder_ids_are_fed_back_without_error(tiny_model, mixed_cases):
+    """Only a prompt's placeholders need media: the model may write a placeholder id itself."""
+    inputs = mixed_cases["text"]
+    image_token = tiny_model.config.image_token_id
+    with torch.no_grad():
+        for cache_implementation in (None, "static"):
+            output = tiny_model.generate(
+                **inputs, max_new_tokens=3, do_sample=False, cache_implementation=cache_implementation,
+                prefix_allowed_tokens_fn=lambda batch, ids: [image_token],
+            )
+            assert output[0, -3:].tolist() == [image_token] * 3
+
+
+def test_static_cache_and_compiled_decode_give_the_default_ids(converted_dir, mixed_cases):
+    """The decode step compiles as one graph (`fullgraph=True` raises on any graph break; the eager backend keeps
+    the test fast: what is checked is the capture), and every variant writes the default path's ids."""
+    from transformers import CompileConfig
+
+    model = AutoModelForImageTextToText.from_pretrained(converted_dir).eval()
+    assert type(model)._can_compile_fullgraph
+    order = ["video", "text", "image", "audio"]
+    input_ids, attention_mask = _left_pad([mixed_cases[name]["input_ids"][0] for name in order])
+    inputs = {
+        "input_ids": input_ids, "attention_mask": attention_mask,
+        "pixel_values": mixed_cases["image"]["pixel_values"],
+        "pixel_values_videos": mixed_cases["video"]["pixel_values_videos"],
+        "input_features": mixed_cases["audio"]["input_features"],
+    }
+    compile_config = CompileConfig(fullgraph=True, backend="eager")
+    compile_config._compile_all_devices = True
+    variants = {
+        "default": {},
+        "static": {"cache_implementation": "static", "disable_compile": True},
+        "static + compiled decode": {"cache_implementation": "static", "compile_config": compile_config},
+    }
+    torch._dynamo.reset()
+    with torch.no_grad():
+        ids = {
+            name: model.generate(**inputs, max_new_tokens=8, do_sample=False, eos_token_id=None, **kwargs)
+            for name, kwargs in variants.items()
+        }
+    assert hasattr(model, "_compiled_call")  # generate did use the compiled decode step
+    assert ids["static"].tolist() == ids["default"].tolist()
+    assert ids["static + compiled decode"].tolist() == ids["default"].tolist()
