@@ -59,7 +59,7 @@ def resolve_model(model: str | None) -> str:
 
 def load_grounder(args: argparse.Namespace) -> GroundingGPT:
     """The model of `--model/--device/--dtype` with the decoding options of the command line."""
-    options = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    options = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature, compile=args.compile)
     return GroundingGPT.from_pretrained(resolve_model(args.model), device=args.device, dtype=args.dtype, generation=options)
 
 
@@ -191,7 +191,7 @@ def command_eval(args: argparse.Namespace) -> int:
         media_root=media_root,
         prompt=args.prompt,
         batch_size=args.batch_size,
-        options=GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature),
+        options=GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature, compile=args.compile),
         model_name=model,
         progress=not args.no_progress,
     )
@@ -233,6 +233,9 @@ def _model_options() -> argparse.ArgumentParser:
                        help="auto (default): bfloat16/float16 on GPUs, float32 on CPU")
     group.add_argument("--max-new-tokens", type=int, default=512, help="longest answer in tokens (default: 512)")
     group.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy decoding; > 0: sampling")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="compile the decode step (static cache, torch.compile; the first answer pays the "
+                            "compilation); default: on CUDA only")
     return parent
 
 

@@ -94,3 +94,56 @@ def test_chat_session_survives_a_failing_stream_callback(converted_dir, fixtures
         session.ask("Where is the red box?", on_text=failing_display)
     answer = session.ask("Where is the red box?")
     assert isinstance(answer.answer, str)
+
+
+def test_batches_use_the_static_cache_and_compiling_is_the_default_on_cuda_only(grounder):
+    import types
+
+    import torch
+
+    single = grounder.generation_kwargs(10, GenerationOptions())
+    assert "cache_implementation" not in single and single["disable_compile"] is True
+    batch = grounder.generation_kwargs(10, GenerationOptions(), batch_size=4)
+    assert batch["cache_implementation"] == "static" and batch["disable_compile"] is True
+    compiled = grounder.generation_kwargs(10, GenerationOptions(compile=True))
+    assert compiled["cache_implementation"] == "static" and "disable_compile" not in compiled
+    config = compiled["compile_config"]
+    assert config.fullgraph is True and config._compile_all_devices  # generate compiles on CPU only when told so
+    on_cuda = GroundingGPT(types.SimpleNamespace(config=grounder.model.config, device=torch.device("cuda")),
+                           grounder.processor)
+    cuda_kwargs = on_cuda.generation_kwargs(10, GenerationOptions())
+    assert cuda_kwargs["compile_config"].mode == "reduce-overhead" and cuda_kwargs["cache_implementation"] == "static"
+    assert "compile_config" not in on_cuda.generation_kwargs(10, GenerationOptions(compile=False))
+
+
+def test_compiled_decoding_answers_like_the_default(grounder, monkeypatch):
+    """`compile=True` through the whole API (static cache, compiled decode step, batch of mixed media) gives the
+    default answers. The eager backend keeps the test fast; the full-graph capture is what is checked."""
+    from transformers import CompileConfig
+
+    import modeling_groundinggpt.inference as inference
+
+    def eager_full_graph(device):
+        config = CompileConfig(fullgraph=True, backend="eager")
+        config._compile_all_devices = True
+        return config
+
+    requests = [
+        GroundingRequest("Where is the box?", image=MEDIA / "image.png"),
+        GroundingRequest("When does it move?", video=MEDIA / "video.mp4"),
+        GroundingRequest("What makes the sound?", image=MEDIA / "image.png", audio=MEDIA / "audio.wav"),
+    ]
+    default = grounder.ground_batch(requests, GenerationOptions(max_new_tokens=6))
+    monkeypatch.setattr(inference, "decode_compile_config", eager_full_graph)
+    compiled = grounder.ground_batch(requests, GenerationOptions(max_new_tokens=6, compile=True))
+    assert hasattr(grounder.model, "_compiled_call")
+    assert [answer.answer for answer in compiled] == [answer.answer for answer in default]
+
+
+def test_cli_compile_switch():
+    from modeling_groundinggpt.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["ground", "a.png", "q"]).compile is None
+    assert parser.parse_args(["ground", "a.png", "q", "--compile"]).compile is True
+    assert parser.parse_args(["video", "a.mp4", "q", "--no-compile"]).compile is False
