@@ -33,7 +33,9 @@ def test_starting_checkpoint_has_the_shipped_frozen_encoders(starting_checkpoint
     )
 
 
-@pytest.mark.parametrize("name", ["tokenizer.json", "processor_config.json", "chat_template.jinja", "generation_config.json"])
+@pytest.mark.parametrize(
+    "name", ["tokenizer.json", "processor_config.json", "chat_template.jinja", "generation_config.json"]
+)
 def test_starting_checkpoint_files_that_do_not_train_are_the_shipped_ones(starting_checkpoint, name):
     assert name in SHIPPED_FILES
     assert (starting_checkpoint / name).read_bytes() == (Path(SHIPPED) / name).read_bytes()

@@ -218,7 +218,8 @@ def test_demo_model_loading_snippet_runs(document):
 
 
 def test_python_api_snippet_runs_on_the_demo_model(tmp_path, monkeypatch):
-    examples = {example["name"]: example for example in json.loads((DEMO_MEDIA / "manifest.json").read_text())["examples"]}
+    manifest = json.loads((DEMO_MEDIA / "manifest.json").read_text())
+    examples = {example["name"]: example for example in manifest["examples"]}
     image, video = DEMO_MEDIA / examples["image"]["image"], DEMO_MEDIA / examples["video"]["video"]
     monkeypatch.chdir(tmp_path)
     namespace, output = _run(_snippet("docs/python-api.md", "grounder = GroundingGPT.from_pretrained("), {

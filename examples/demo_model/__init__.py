@@ -1,4 +1,4 @@
-"""The recipe that built the embedded demo model (`modeling_groundinggpt.DEMO_MODEL`); not part of the installed package.
+"""The recipe that built the embedded demo model (`modeling_groundinggpt.DEMO_MODEL`); not in the installed package.
 
 - `train_demo_model.py`: the script that generates the data, builds the starting checkpoint, trains it with
   `examples/train_sft.py`, evaluates it and writes the shipped checkpoint, its model card and the demo media;

@@ -70,9 +70,9 @@ def _remove_components(matrix: torch.Tensor, basis: torch.Tensor) -> None:
 
 @torch.no_grad()
 def init_colour_lookup(model: GroundingGPTForConditionalGeneration, word_ids: list[int]) -> None:
-    """Set the colour look-up described in this module in a demo model (`configuration.demo_config` layout: palette encoder,
-    colour words `word_ids` in palette order, from `colour_word_ids`); head 0 of the first decoder layer becomes the
-    look-up head."""
+    """Set the colour look-up described in this module in a demo model (`configuration.demo_config` layout: palette
+    encoder, colour words `word_ids` in palette order, from `colour_word_ids`); head 0 of the first decoder layer
+    becomes the look-up head."""
     num_colours = len(PALETTE)
     embeddings = model.get_input_embeddings()
     image_projector = model.model.image_projector
