@@ -1,7 +1,7 @@
 """Audio feature extraction speed: the vectorised kaldi fbank of `GroundingGPTFeatureExtractor` against
 `transformers.audio_utils.spectrogram` (a Python loop over frames) with the same options, side by side.
 
-    python benchmarks/bench_audio_features.py [--repeats 20]
+    python -m benchmarks.bench_audio_features [--repeats 20]
 
 Prints the time per 2 s clip (198 frames padded to 204, 128 mel bins) of each and their ratio, and checks the outputs are equal.
 """

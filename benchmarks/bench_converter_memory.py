@@ -1,7 +1,7 @@
 """Converter memory: peak RSS of `convert/convert_groundinggpt_to_hf.py` (the whole process, imports included)
 against the largest input shard, for float32 and bfloat16 output.
 
-    python benchmarks/bench_converter_memory.py [--shards 4] [--shard-mb 500] [--repeats 1]
+    python -m benchmarks.bench_converter_memory [--shards 4] [--shard-mb 500] [--repeats 1]
 
 It writes an original-format ("LEGO") checkpoint in a temporary folder (removed at the end): the reference
 fixture's tokenizer, CLIP tower and encoder sizes with a wider and deeper random float32 LLaMA, saved as `.bin`
@@ -24,7 +24,7 @@ import torch
 from modeling_groundinggpt.convert.convert_groundinggpt_to_hf import _expected_shapes, build_config
 from modeling_groundinggpt.convert.key_mapping import map_original_key
 
-from timing import print_table
+from benchmarks.timing import print_table
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ decode step, against a bare `LlamaForCausalLM` with the same text config and tra
 `LlavaForConditionalGeneration` with the same LLM and CLIP sizes (both given this model's weights, so that their
 greedy ids can be compared too). Random weights, variants interleaved.
 
-    python benchmarks/bench_generation.py [--small] [--new-tokens 32] [--repeats 3]
-    python benchmarks/bench_generation.py --device cuda --full-size [--hbm-tbps 4.8]
+    python -m benchmarks.bench_generation [--small] [--new-tokens 32] [--repeats 3]
+    python -m benchmarks.bench_generation --device cuda --full-size [--hbm-tbps 4.8]
 
 CPU default: a mid-size model (LLaMA 1024 wide, 8 layers, the real 32009-token vocabulary, CLIP at 336 px with the
 real 576 image tokens, 64 video frames, small encoders), float32. `--small`: a quick check with a smaller one.
@@ -38,7 +38,7 @@ from modeling_groundinggpt import GroundingGPTAudioEncoderConfig, GroundingGPTCo
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.inference import decode_compile_config
 
-from timing import interleaved, print_table
+from benchmarks.timing import interleaved, print_table
 
 
 MODES = ("default", "static", "static+compile")
@@ -86,9 +86,9 @@ def build_models(config: GroundingGPTConfig, device: torch.device, dtype: torch.
         {key.replace("model.language_model.", "model."): value for key, value in weights.items()
          if key.startswith(("model.language_model.", "lm_head."))}
     )
+    llava_parts = ("model.language_model.", "model.vision_tower.", "model.image_projector.", "lm_head.")
     renamed = {key.replace("model.image_projector.", "model.multi_modal_projector."): value
-               for key, value in weights.items()
-               if key.startswith(("model.language_model.", "model.vision_tower.", "model.image_projector.", "lm_head."))}
+               for key, value in weights.items() if key.startswith(llava_parts)}
     missing, unexpected = llava.load_state_dict(renamed, strict=False)
     if missing or unexpected:
         raise RuntimeError(f"LLaVA weights do not line up: missing {missing}, unexpected {unexpected}")
@@ -144,8 +144,9 @@ def mode_kwargs(mode: str, device: torch.device) -> dict:
 
 def default_variants(full_size: bool) -> list[Variant]:
     if full_size:  # the GPU figures: every prompt at batch 1 and 8, default vs static + compile, bare LLaMA beside
-        variants = [Variant("groundinggpt", p, b, m) for p in PROMPTS for b in (1, 8) for m in ("default", "static+compile")]
-        variants += [Variant("llama", "text", b, m) for b in (1, 8) for m in ("default", "static+compile")]
+        modes = ("default", "static+compile")
+        variants = [Variant("groundinggpt", p, b, m) for p in PROMPTS for b in (1, 8) for m in modes]
+        variants += [Variant("llama", "text", b, m) for b in (1, 8) for m in modes]
         return variants + [Variant("llava", "image", 1, "default")]
     variants = [Variant("groundinggpt", prompt, 1, "default") for prompt in PROMPTS]
     variants += [Variant("llama", "text", 1, "default"), Variant("llava", "image", 1, "default")]
@@ -235,8 +236,9 @@ def main() -> None:
     compare("image b8 static / image b1 default, aggregate", Variant("groundinggpt", "image", 8, "static"),
             Variant("groundinggpt", "image", 1, "default"), aggregate=True)
     if args.hbm_tbps:
-        weight_bytes = sum(p.numel() * p.element_size() for p in models["groundinggpt"].model.language_model.parameters())
-        weight_bytes += models["groundinggpt"].lm_head.weight.numel() * models["groundinggpt"].lm_head.weight.element_size()
+        llm = models["groundinggpt"]
+        weights = [*llm.model.language_model.parameters(), llm.lm_head.weight]
+        weight_bytes = sum(p.numel() * p.element_size() for p in weights)
         roofline = args.hbm_tbps * 1e12 / weight_bytes
         print(f"\nLLM weights read per decode step: {weight_bytes / 1e9:.1f} GB -> roofline {roofline:.0f} tok/s at "
               f"{args.hbm_tbps} TB/s (batch 1)")

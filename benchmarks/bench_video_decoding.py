@@ -1,7 +1,7 @@
 """Video preprocessing speed and memory: `GroundingGPTVideoProcessor` against decoding every frame (OpenCV `read()`)
 and against the original GroundingGPT's decord sampling, side by side on generated long clips.
 
-    python benchmarks/bench_video_decoding.py [--seconds 60] [--keyframe-intervals 12 300] [--repeats 5]
+    python -m benchmarks.bench_video_decoding [--seconds 60] [--keyframe-intervals 12 300] [--repeats 5]
 
 Each clip is written first (MPEG-4 part 2, 640x480, 30 fps, about 2.3 Mbit/s, one keyframe every N frames, in a
 temporary folder removed at the end). All three variants sample the processor's 64 frames, resize them to 224 x 224
@@ -30,7 +30,7 @@ import torch
 from modeling_groundinggpt.processing import GroundingGPTVideoProcessor
 from modeling_groundinggpt.processing.video_processing_groundinggpt import uniform_frame_indices
 
-from timing import interleaved, print_table, ratio, summary
+from benchmarks.timing import interleaved, print_table, ratio, summary
 
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
@@ -162,10 +162,11 @@ def main() -> None:
                     median, best = ratio(seconds[name], seconds["processor"])
                     print(f"processor speed-up over {name}: {median:.2f}x median, {best:.2f}x min")
             if has_decord:
-                ours = processor(path)["pixel_values_videos"][0]
-                print(f"max |processor - original| pixel difference: {(ours - original_decord(path, processor)).abs().max():.2e}")
+                difference = processor(path)["pixel_values_videos"][0] - original_decord(path, processor)
+                print(f"max |processor - original| pixel difference: {difference.abs().max():.2e}")
             child = subprocess.run(
-                [sys.executable, __file__, "--peak-memory", path], capture_output=True, text=True, check=True
+                [sys.executable, "-m", "benchmarks.bench_video_decoding", "--peak-memory", path],
+                capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1]
             )
             memory = json.loads(child.stdout.strip().splitlines()[-1])
             print(

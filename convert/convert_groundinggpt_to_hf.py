@@ -342,7 +342,9 @@ class _ShardConverter:
             raise KeyError(f"Incomplete EVA attention biases (q_bias/v_bias pairs): {sorted(self.pending_bias_parts)}")
         missing = sorted(set(self.expected_shapes) - self.written)
         if missing:
-            raise KeyError(f"The original checkpoint and CLIP folder do not provide {len(missing)} weights: {missing[:10]}")
+            raise KeyError(
+                f"The original checkpoint and CLIP folder do not provide {len(missing)} weights: {missing[:10]}"
+            )
 
 
 def _expected_shapes(config: GroundingGPTConfig) -> dict[str, torch.Size]:

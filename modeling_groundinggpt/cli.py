@@ -191,7 +191,9 @@ def command_eval(args: argparse.Namespace) -> int:
         media_root=media_root,
         prompt=args.prompt,
         batch_size=args.batch_size,
-        options=GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature, compile=args.compile),
+        options=GenerationOptions(
+            max_new_tokens=args.max_new_tokens, temperature=args.temperature, compile=args.compile
+        ),
         model_name=model,
         progress=not args.no_progress,
     )
