@@ -12,14 +12,15 @@ real 576 image tokens, 64 video frames, small encoders), float32. `--small`: a q
 `--full-size`: the released 7B sizes (LLaMA-7B, CLIP ViT-L/14-336, EVA ViT-g, ImageBind-huge audio) in bfloat16
 (on a GPU: about 45 GB for the three models).
 
-Time to first token = a `generate` call with one new token (media encoding and prefill included); decode tokens/s =
-(new tokens - 1) / (time of a call with `--new-tokens` new tokens - time to first token), per sequence; `aggregate`
-multiplies by the batch size. The compiled variants use the package's `decode_compile_config` (the decode step
+Each `generate` call is timed token by token (a streamer notes when each new token arrives): time to first token =
+from the call to the first new token (media encoding and prefill included); decode tokens/s = tokens after the first
+over the time they took, per sequence; `aggregate` multiplies by the batch size. The compiled variants use the package's `decode_compile_config` (the decode step
 compiled with the full graph), the first call of each shape pays the compilation in an untimed warm-up round.
 """
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -122,6 +123,24 @@ def prompt_inputs(config: GroundingGPTConfig, prompt: str, batch: int, device, d
     return {k: v.to(device, dtype if v.is_floating_point() else None) for k, v in inputs.items()}
 
 
+class TokenClock:
+    """A `generate` streamer that only notes when each new token arrives (the first `put` is the prompt)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.started, self.times, self.prompt_seen = device, time.perf_counter(), [], False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Variant:
     model: str
@@ -170,37 +189,29 @@ def main() -> None:
     variants = default_variants(args.full_size)
     inputs = {v: prompt_inputs(config, v.prompt, v.batch, device, dtype) for v in variants}
     outputs: dict[Variant, torch.Tensor] = {}
+    first_token: dict[Variant, list[float]] = {v: [] for v in variants}
+    per_token: dict[Variant, list[float]] = {v: [] for v in variants}
 
-    def generate(variant: Variant, new_tokens: int) -> Callable[[], None]:
+    def generate(variant: Variant) -> Callable[[], None]:
         def run() -> None:
+            clock = TokenClock(device)
             with torch.inference_mode():
-                output = models[variant.model].generate(
-                    **inputs[variant], max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                    **mode_kwargs(variant.mode, device),
+                outputs[variant] = models[variant.model].generate(
+                    **inputs[variant], max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+                    do_sample=False, streamer=clock, **mode_kwargs(variant.mode, device),
                 )
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            outputs[variant] = output
+            first_token[variant].append(clock.times[0] - clock.started)
+            per_token[variant].append((clock.times[-1] - clock.times[0]) / (len(clock.times) - 1))
         return run
 
-    calls = {}
-    for variant in variants:
-        calls[(variant, "first")] = generate(variant, 1)
-        calls[(variant, "all")] = generate(variant, args.new_tokens)
-    seconds = interleaved({f"{v.name}|{kind}": call for (v, kind), call in calls.items()}, args.repeats)
-    # Per round: seconds per decoded token of each variant.
-    per_token = {
-        v: [(all_ - first) / (args.new_tokens - 1)
-            for first, all_ in zip(seconds[f"{v.name}|first"], seconds[f"{v.name}|all"])]
-        for v in variants
-    }
-    for variant in variants:  # the ids of the timed calls with all new tokens
-        generate(variant, args.new_tokens)()
+    interleaved({v.name: generate(v) for v in variants}, args.repeats, warmup=1)
+    for times in (*first_token.values(), *per_token.values()):
+        del times[0]  # the warm-up round (compilation included)
     rows = []
     for v in variants:
         rate = 1 / statistics.median(per_token[v])
         rows.append((v.name, f"{rate:.1f}", f"{rate * v.batch:.1f}", f"{1 / min(per_token[v]):.1f}",
-                     f"{statistics.median(seconds[f'{v.name}|first']):.3f}"))
+                     f"{statistics.median(first_token[v]):.3f}"))
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     size = "7B (released sizes)" if args.full_size else "small" if args.small else "mid-size"
     print_table(
