@@ -26,6 +26,10 @@ EVAL_PROMPTS: dict[str, str] = {
 }
 """Synthetic task -> harness prompt; the placeholder is filled with the asked colour."""
 
+CHECKPOINT_EVAL_PROMPTS: dict[str, str] = {EVAL_TASK_NAMES[task]: prompt for task, prompt in EVAL_PROMPTS.items()}
+"""The same prompts by harness task name: what a checkpoint trained on the synthetic world carries
+(`GroundingGPTProcessor(evaluation_prompts=...)`), so that `groundinggpt eval` asks it its training questions."""
+
 
 def to_eval_sample(record: dict) -> Sample:
     """One synthetic record as a harness sample (split = its task), media paths relative to the dataset root."""
@@ -59,4 +63,4 @@ def to_eval_samples(records: Sequence[dict]) -> dict[str, list[Sample]]:
     return samples
 
 
-__all__ = ["EVAL_PROMPTS", "EVAL_TASK_NAMES", "to_eval_sample", "to_eval_samples"]
+__all__ = ["CHECKPOINT_EVAL_PROMPTS", "EVAL_PROMPTS", "EVAL_TASK_NAMES", "to_eval_sample", "to_eval_samples"]
