@@ -19,7 +19,7 @@ from .demo import DEFAULT_MANIFEST, run_demo
 from .evaluation import TASKS, AnnotationFormatError, EvaluationError, evaluate, format_table, load_samples
 from .evaluation.converters import convert_charades, convert_refer, convert_vggss
 from .evaluation.formats import write_samples
-from .evaluation.harness import output_paths
+from .evaluation.harness import output_paths, resolve_prompt
 from .inference import ChatSession, GenerationOptions, GroundingAnswer, GroundingGPT
 from .model_card import export_model, load_summaries
 from .visualization import draw_boxes, draw_timeline
@@ -183,10 +183,13 @@ def command_eval(args: argparse.Namespace) -> int:
         task.check_prompt(args.prompt)
     media_root = Path(args.media_root) if args.media_root else Path(args.annotations).parent
     model = resolve_model(args.model)
+    grounder = load_grounder(args)
+    prompt, prompt_source = resolve_prompt(task, grounder, args.prompt)
+    print(f"Prompt ({prompt_source}): {prompt}", file=sys.stderr)
     summary = evaluate(
         task,
         samples,
-        load_grounder(args),
+        grounder,
         output_dir=args.output_dir,
         media_root=media_root,
         prompt=args.prompt,
@@ -217,7 +220,7 @@ def command_export(args: argparse.Namespace) -> int:
     card_kwargs = {"license": args.license, "base_model": args.base_model, "datasets": args.dataset or (),
                    "tags": args.tag or ()}
     readme = export_model(args.folder, args.repo_id, summaries, push=args.push, private=args.private,
-                          remote_code=args.remote_code, card_kwargs=card_kwargs)
+                          remote_code=args.remote_code, card_kwargs=card_kwargs, overwrite=args.overwrite)
     print(f"Model card written to {readme}")
     if args.push:
         print(f"Uploaded {args.folder} to https://huggingface.co/{args.repo_id}")
@@ -280,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--media-root", help="folder the media paths are relative to (default: the JSONL's folder)")
     evaluation.add_argument("--output-dir", required=True, help="predictions, run settings and summary; reruns resume")
     evaluation.add_argument("--batch-size", type=int, default=8, help="samples per generate call (default: 8)")
-    evaluation.add_argument("--prompt", help="instruction template with {expression} (refcoco) or {query} (charades)")
+    evaluation.add_argument("--prompt", help="instruction template with {expression} (refcoco) or {query} (charades); "
+                            "default: the checkpoint's own prompt for the task, else the package's")
     evaluation.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluation.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -310,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private", action="store_true", help="create the repo as private")
     export.add_argument("--eval-results", nargs="+", metavar="FILE", help="`groundinggpt eval` summary JSON files")
     export.add_argument("--remote-code", action="store_true", help="copy the model code for trust_remote_code loading")
+    export.add_argument("--overwrite", action="store_true", help="replace the folder's existing README.md")
     export.add_argument("--license", default="apache-2.0", help="default: apache-2.0")
     export.add_argument("--base-model", help="the checkpoint this one derives from")
     export.add_argument("--dataset", action="append", help="a training dataset (Hub id); repeatable")

@@ -31,11 +31,12 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, TextIterato
 
 import modeling_groundinggpt.processing  # noqa: F401  (registers the processor with AutoProcessor)
 
+from .processing.chat_template import SEPARATOR
 from .processing.grounding import GroundedBox, GroundedSpan, parse_grounding
 
 
 # The original conversation separator: the model ends each answer with it.
-STOP_STRING = "###"
+STOP_STRING = SEPARATOR
 ImageInput = str | os.PathLike | PIL.Image.Image | np.ndarray
 VideoInput = str | os.PathLike | np.ndarray | list
 AudioInput = str | os.PathLike | np.ndarray
@@ -164,6 +165,11 @@ class GroundingGPT:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype, device_map=device_map).eval()
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
+
+    @property
+    def evaluation_prompts(self) -> dict[str, str]:
+        """The checkpoint's own `groundinggpt eval` prompts by task name (its processor's `evaluation_prompts`)."""
+        return dict(getattr(self.processor, "evaluation_prompts", None) or {})
 
     def generation_kwargs(self, prompt_length: int, options: GenerationOptions) -> dict[str, Any]:
         """The `generate` keyword arguments for a prompt of `prompt_length` tokens: stop at `###`, greedy or

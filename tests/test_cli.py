@@ -188,9 +188,10 @@ def test_eval_refcoco_batched_resumable(converted_dir, monkeypatch, capsys, tmp_
     assert code == 0
     summary = json.loads((tmp_path / "out" / "refcoco_summary.json").read_text())
     assert summary["results"] == [
-        {"split": "refcoco_val", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}},
-        {"split": "refcoco_testA", "num_samples": 1, "metrics": {"Acc@0.5": 0.0}},
+        {"split": "refcoco_val", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}, "source": None},
+        {"split": "refcoco_testA", "num_samples": 1, "metrics": {"Acc@0.5": 0.0}, "source": None},
     ]
+    assert summary["prompt_source"] == "argument"
     assert "refcoco_val" in out and "50.00" in out
     records = [json.loads(line) for line in (tmp_path / "out" / "refcoco_predictions.jsonl").read_text().splitlines()]
     assert records[0]["question"] == "Locate left thing." and records[0]["prediction"] == [0.0, 0.0, 40.0, 48.0]
@@ -230,7 +231,8 @@ def test_convert_annotations_then_export_with_push(converted_dir, monkeypatch, c
                         "--output", tmp_path / "charades.jsonl"], capsys)
     assert code == 0 and "Wrote 1 charades samples" in out
     assert json.loads((tmp_path / "charades.jsonl").read_text()) == {
-        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0, "split": "test"}
+        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0, "split": "test",
+        "source": "charades-sta"}
 
     calls = []
 
@@ -256,6 +258,15 @@ def test_convert_annotations_then_export_with_push(converted_dir, monkeypatch, c
 
     card = ModelCard.load(folder / "README.md")
     assert card.data.eval_results[0].metric_value == 100.0 and card.data.datasets == ["zwli/GroundingGPT"]
+    assert card.data.eval_results[0].dataset_type == "custom"  # a hand-written summary names no benchmark
+
+    # The card is there now: a second export refuses to replace it, unless asked to.
+    calls.clear()
+    code, _, err = run(["export", folder, "--repo-id", "me/tiny", "--push", "--eval-results", summary], capsys)
+    assert_one_line_error(code, err, "README.md already exists")
+    assert calls == [] and ModelCard.load(folder / "README.md").data.eval_results[0].dataset_type == "custom"
+    assert run(["export", folder, "--repo-id", "me/tiny", "--overwrite"], capsys)[0] == 0
+    assert ModelCard.load(folder / "README.md").data.eval_results is None
 
 
 def _bad_inputs(tmp_path):
