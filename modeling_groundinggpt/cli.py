@@ -15,7 +15,7 @@ from typing import Any
 
 import modeling_groundinggpt
 
-from .demo import DEFAULT_MANIFEST, run_demo
+from .demo import DEFAULT_MANIFEST, run_demo, verdict
 from .evaluation import TASKS, AnnotationFormatError, EvaluationError, evaluate, format_table, load_samples
 from .evaluation.converters import convert_charades, convert_refer, convert_vggss
 from .evaluation.formats import write_samples
@@ -63,16 +63,8 @@ def load_grounder(args: argparse.Namespace) -> GroundingGPT:
     return GroundingGPT.from_pretrained(resolve_model(args.model), device=args.device, dtype=args.dtype, generation=options)
 
 
-def _rounded(answer: GroundingAnswer) -> dict[str, Any]:
-    """The JSON answer with pixels rounded to 0.01 and seconds to 0.001."""
-    result = answer.to_dict()
-    result["boxes"] = [{"phrase": b["phrase"], "box": [round(v, 2) for v in b["box"]]} for b in result["boxes"]]
-    result["spans"] = [{"phrase": s["phrase"], "span": [round(v, 3) for v in s["span"]]} for s in result["spans"]]
-    return result
-
-
 def _print_answer(answer: GroundingAnswer, as_json: bool, with_text: bool = True) -> None:
-    result = _rounded(answer)
+    result = answer.to_dict(rounded=True)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -170,7 +162,11 @@ def command_chat(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     results = run_demo(load_grounder(args), args.output_dir, manifest=args.manifest)
     for result in results:
-        print(f"[{result['name']}] {result['question']}\n  {result['answer']}\n  -> {result['drawing']}")
+        print(f"[{result['name']}] {result['question']}\n  {result['answer']}")
+        if result["iou"] is not None:
+            unit = " s" if len(result["expected"]) == 2 else " px"
+            print(f"  expected {result['expected']}{unit}: {verdict(result['iou'])}")
+        print(f"  -> {result['drawing']}")
     return 0
 
 

@@ -76,9 +76,12 @@ class GroundingAnswer:
     image_size: tuple[int, int] | None = None
     video_duration: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object printed by `groundinggpt ground/video --json`: `{"answer", "boxes", "spans"}`."""
-        return {"answer": self.answer, "boxes": self.boxes, "spans": self.spans}
+    def to_dict(self, rounded: bool = False) -> dict[str, Any]:
+        """`{"answer", "boxes", "spans"}`; `rounded` rounds pixels to 0.01 and seconds to 0.001, as in the JSON
+        printed by `groundinggpt ground/video --json` and the demo's `results.json`."""
+        boxes = [{"phrase": b["phrase"], "box": [round(v, 2) if rounded else v for v in b["box"]]} for b in self.boxes]
+        spans = [{"phrase": s["phrase"], "span": [round(v, 3) if rounded else v for v in s["span"]]} for s in self.spans]
+        return {"answer": self.answer, "boxes": boxes, "spans": spans}
 
 
 def _media_item(kind: str, media: Any) -> dict[str, Any]:

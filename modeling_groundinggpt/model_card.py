@@ -101,11 +101,19 @@ def _results_table(results: Sequence[EvalResult]) -> str:
     return "\n".join(lines)
 
 
+_PROMPT_SOURCES = {
+    "argument": "chosen for the run",
+    "checkpoint": "the checkpoint's own",
+    "package default": "the package's default",
+}
+
+
 def _prompts(summaries: Sequence[dict[str, Any]]) -> str:
     """The prompt of each summary, with where it came from."""
     lines = [
         f"- {_TASK_METADATA[summary['task']][1]}: `{summary['prompt']}`"
-        + (f" ({summary['prompt_source']})" if summary.get("prompt_source") else "")
+        + (f" ({_PROMPT_SOURCES.get(summary['prompt_source'], summary['prompt_source'])})"
+           if summary.get("prompt_source") else "")
         for summary in summaries
         if summary.get("prompt")
     ]

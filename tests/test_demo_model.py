@@ -98,9 +98,11 @@ def test_demo_command_answers_the_bundled_examples(tmp_path, capsys):
     results = json.loads((tmp_path / "results.json").read_text())
     manifest = json.loads((DEMO.parent / "demo_media" / "manifest.json").read_text())["examples"]
     assert [result["name"] for result in results] == [example["name"] for example in manifest]
-    for result in results:
+    for result, example in zip(results, manifest):
         assert Path(result["drawing"]).is_file()
         assert result["boxes"] or result["spans"], result
+        assert result["expected"] == example["expected"] and 0.0 <= result["iou"] <= 1.0
+    assert capsys.readouterr().out.count(": IoU ") == len(manifest)
 
 
 @pytest.mark.parametrize("name", ["image", "video", "sound"])

@@ -55,7 +55,7 @@ def test_card_metadata_survives_model_card_load(tmp_path):
     }
     assert "GroundingGPT.from_pretrained(\"me/groundinggpt-test\"" in loaded.text
     assert "| Referring expression comprehension | RefCOCO+ | testA | Acc@0.5 | 100.00 |" in loaded.text
-    assert "`p {expression}` (package default)" in loaded.text
+    assert "`p {expression}` (the package's default)" in loaded.text
 
 
 def test_synthetic_and_unsourced_results_never_claim_a_benchmark(tmp_path):
