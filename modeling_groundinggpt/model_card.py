@@ -211,6 +211,7 @@ print(pipe(text=messages, max_new_tokens=128, return_full_text=False)[0]["genera
 {_results_table(results)}
 
 Each result names the data it was measured on.
+
 {_prompts(summaries)}
 
 Reproduce with `groundinggpt eval refcoco|charades|sound --model {repo_id} ...` (see the package documentation).

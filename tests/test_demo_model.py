@@ -41,6 +41,9 @@ def test_demo_model_is_small_complete_and_loads_offline():
     assert card.data.library_name == "transformers" and card.data.pipeline_tag == "image-text-to-text"
     assert "is **not** GroundingGPT-7B" in card.text
     assert card.data.eval_results  # the measured numbers are in the card's model-index
+    # ... measured on the synthetic world, and named so: never as RefCOCO, Charades-STA or VGG-SS results
+    assert {result.dataset_type for result in card.data.eval_results} == {"synthetic"}
+    assert all("synthetic world" in result.dataset_name for result in card.data.eval_results)
 
 
 @pytest.fixture(scope="module")
