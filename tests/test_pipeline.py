@@ -60,13 +60,24 @@ def test_pipeline_answers_chat_input(demo_pipe, demo_answers, name):
     assert new_text == demo_answers[name]
 
 
-def test_pipeline_batches_chats(demo_pipe, demo_answers):
-    second = chat("sound", "Where is the red box?")  # the sound example's image, asked as an image question
-    del second[0]["content"][0]  # no audio
-    outputs = demo_pipe(text=[chat("image"), second], max_new_tokens=64, batch_size=2, return_full_text=False)
-    assert outputs[0][0]["generated_text"] == demo_answers["image"]
+def _image_question_on_the_sound_image() -> list[dict]:
+    messages = chat("sound", "Where is the red box?")
+    del messages[0]["content"][0]  # no audio
+    return messages
+
+
+@pytest.mark.parametrize("kind", ["image", "video", "sound"])
+def test_pipeline_batches_chats(demo_pipe, demo_answers, kind):
+    """Two chats of one kind of media in one batch (left-padded): each gets the answer it gets alone."""
+    second = {
+        "image": _image_question_on_the_sound_image(),
+        "video": chat("video", "When is the blue square visible?"),
+        "sound": chat("sound"),
+    }[kind]
+    outputs = demo_pipe(text=[chat(kind), second], max_new_tokens=64, batch_size=2, return_full_text=False)
     alone = demo_pipe(text=second, max_new_tokens=64, return_full_text=False)[0]["generated_text"]
-    assert outputs[1][0]["generated_text"] == alone and alone.startswith("The red box[")
+    assert [output[0]["generated_text"] for output in outputs] == [demo_answers[kind], alone]
+    assert alone.startswith("The ")
 
 
 def test_pipeline_continues_a_prefilled_answer(demo_pipe, demo_answers):
