@@ -167,7 +167,7 @@ def build_demo(
         audio.upload(lambda: (None, [], None, "", ""), outputs=[video, *shown], queue=False)
         video.upload(lambda: (None, None, [], None, "", ""), outputs=[image, audio, *shown], queue=False)
         video.change(preview, inputs=[video], outputs=[frames, status], preprocess=False, concurrency_id="preview",
-                     concurrency_limit=2, show_progress="minimal")
+                     concurrency_limit=2, show_progress="minimal", show_progress_on=[video])
         clear_button.click(clear, outputs=[conversation, image, audio, video, frames, question, *shown], queue=False)
     demo.queue(default_concurrency_limit=1)
     return demo
