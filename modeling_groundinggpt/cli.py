@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
               "a browser. Needs the `web` extra.", parents=[model])
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     web.add_argument("--port", type=int, default=7860, help="default: 7860")
-    web.add_argument("--share", action="store_true", help="also serve through a temporary public Gradio link (needs internet)")
+    web.add_argument("--share", action="store_true",
+                     help="also serve through a temporary public Gradio link (needs internet)")
 
     evaluation = add("eval", command_eval, "Evaluate on RefCOCO/+/g (refcoco), Charades-STA (charades) or VGG-SS (sound).",
                      parents=[model])

@@ -37,7 +37,7 @@ INTRO = (
     "then ask where or when. The answer is streamed, then drawn: boxes on the image, time spans on a timeline of "
     "the video's frames, with their numbers in pixels / seconds. New media start a new conversation."
 )
-# The original demo's instructions, for checkpoints trained on real data.
+# For checkpoints trained on real data: the original demo's sound example, and a grounded description.
 GENERAL_QUESTIONS = (
     "Where is the sound's point of emission in this image? Include the object positions in [x0, y0, x1, y1] format.",
     "Describe the image and include the object positions in [x0, y0, x1, y1] format.",
@@ -156,7 +156,8 @@ def build_demo(
             preprocess=False,
             concurrency_limit=1,
             concurrency_id="model",
-            show_progress="hidden",  # the status line and the streamed answer show progress
+            show_progress="minimal",  # the place in the queue, then the time taken
+            show_progress_on=[chatbot],
         )
         gr.on([question.submit, send.click], **ask_kwargs)
         bundled.load_input_event.then(**ask_kwargs)
@@ -168,6 +169,8 @@ def build_demo(
         video.upload(lambda: (None, None, [], None, "", ""), outputs=[image, audio, *shown], queue=False)
         video.change(preview, inputs=[video], outputs=[frames, status], preprocess=False, concurrency_id="preview",
                      concurrency_limit=2, show_progress="minimal", show_progress_on=[video])
+        # The chat's own bin icon: the next question starts a new conversation.
+        chatbot.clear(lambda: None, outputs=[conversation], queue=False)
         clear_button.click(clear, outputs=[conversation, image, audio, video, frames, question, *shown], queue=False)
     demo.queue(default_concurrency_limit=1)
     return demo
@@ -185,7 +188,7 @@ def launch(
         prevent_thread_lock=not block,
         ssr_mode=False,
         css=CSS,
-        footer_links=["gradio"],
+        footer_links=["gradio"],  # no API page: the events take raw uploads and each browser's conversation
     )
     return demo
 

@@ -107,7 +107,8 @@ def numbers_markdown(answer: GroundingAnswer) -> str:
         sections.append("\n".join([f"**Boxes** ({unit})", "", "| phrase | x1 | y1 | x2 | y2 |",
                                    "|---|---:|---:|---:|---:|", *rows]))
     if answer.spans:
-        unit = f"seconds of the {answer.video_duration:.2f} s video" if answer.video_duration else "fractions of the video"
+        unit = (f"seconds of the {answer.video_duration:.2f} s video" if answer.video_duration
+                else "fractions of the video")
         rows = [f"| {_cell(item['phrase'])} | {item['span'][0]:.2f} | {item['span'][1]:.2f} |" for item in answer.spans]
         sections.append("\n".join([f"**Spans** ({unit})", "", "| phrase | start | end |", "|---|---:|---:|", *rows]))
     return "\n\n".join(sections) or "No box or time span in this answer."

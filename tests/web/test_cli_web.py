@@ -90,7 +90,8 @@ def test_web_serves_the_demo_model_offline_and_phones_nobody(tmp_path):
 
 def test_web_with_a_model_folder_that_is_not_one_fails_in_one_line(tmp_path, capsys):
     assert main(["web", "--model", str(tmp_path)]) == 1
-    assert capsys.readouterr().err.strip() == f"groundinggpt: error: {tmp_path} is not a GroundingGPT model folder (no config.json)."
+    message = f"groundinggpt: error: {tmp_path} is not a GroundingGPT model folder (no config.json)."
+    assert capsys.readouterr().err.strip() == message
 
 
 def test_the_space_entry_builds_the_page():
