@@ -1,6 +1,7 @@
 """`groundinggpt web` as a user starts it: the embedded demo model, offline, serving the page on 127.0.0.1 without
 contacting anything else, and stopping on Ctrl-C."""
 
+import importlib.util
 import json
 import os
 import runpy
@@ -88,10 +89,14 @@ def test_web_serves_the_demo_model_offline_and_phones_nobody(tmp_path):
     assert proxy.connections == 0
 
 
-def test_web_with_a_model_folder_that_is_not_one_fails_in_one_line(tmp_path, capsys):
+def test_web_errors_are_one_line(tmp_path, capsys):
+    """Without Gradio: what to install; with it, a folder that is no model is refused before anything starts."""
+    if importlib.util.find_spec("gradio") is None:
+        expected = 'the web demo needs Gradio: pip install "modeling-groundinggpt[web]"'
+    else:
+        expected = f"{tmp_path} is not a GroundingGPT model folder (no config.json)."
     assert main(["web", "--model", str(tmp_path)]) == 1
-    message = f"groundinggpt: error: {tmp_path} is not a GroundingGPT model folder (no config.json)."
-    assert capsys.readouterr().err.strip() == message
+    assert capsys.readouterr().err.strip() == f"groundinggpt: error: {expected}"
 
 
 def test_the_space_entry_builds_the_page():
