@@ -61,12 +61,17 @@ def table_rows(page) -> list[list[str]]:
             page.locator("#numbers tbody tr").all_inner_texts()]
 
 
-def assert_box_drawn(picture: np.ndarray, original: np.ndarray, box: list[float]) -> None:
-    """The outline is drawn along the box's edges, and the inside of the box is left as it was."""
-    x1, y1, x2, y2 = (round(value) for value in box)
+def assert_box_drawn(picture: np.ndarray, image_path, box: list[float]) -> None:
+    """The outline is drawn along the box's edges, and the inside of the box is left as it was (the picture may be
+    the image scaled up)."""
+    original = Image.open(image_path).convert("RGB")
+    scale = picture.shape[1] / original.width
+    original = np.asarray(original.resize((picture.shape[1], picture.shape[0]), Image.Resampling.NEAREST))
+    x1, y1, x2, y2 = (round(value * scale) for value in box)
     changed = np.any(picture != original, axis=-1)
+    reach = max(1, round(scale))
     for x, y in ((x1, (y1 + y2) // 2), (x2, (y1 + y2) // 2), ((x1 + x2) // 2, y2)):
-        assert changed[y - 1:y + 2, x - 1:x + 2].any(), f"no outline near ({x}, {y})"
+        assert changed[y - reach:y + reach + 1, x - reach:x + reach + 1].any(), f"no outline near ({x}, {y})"
     assert not changed[(y1 + y2) // 2, (x1 + x2) // 2], "the middle of the box was painted over"
 
 
@@ -88,7 +93,7 @@ def test_image_question_streamed_drawn_and_continued(open_page, demo_grounder, s
     assert table_rows(page) == [[box["phrase"]] + [f"{value:.1f}" for value in box["box"]] for box in expected.boxes]
     picture = drawn_picture(page)
     assert np.array_equal(picture, np.asarray(draw_boxes(IMAGE.image, expected.boxes)))
-    assert_box_drawn(picture, np.asarray(Image.open(IMAGE.image).convert("RGB")), expected.boxes[0]["box"])
+    assert_box_drawn(picture, IMAGE.image, expected.boxes[0]["box"])
     screenshot(page, "web-demo-image")
 
     # Multi-turn: the same image, a second question; then Clear empties the page.
@@ -128,7 +133,7 @@ def test_image_and_sound_question(open_page, demo_grounder, screenshot):
     assert table_rows(page) == [[box["phrase"]] + [f"{value:.1f}" for value in box["box"]] for box in expected.boxes]
     picture = drawn_picture(page)
     assert np.array_equal(picture, np.asarray(draw_boxes(SOUND.image, expected.boxes)))
-    assert_box_drawn(picture, np.asarray(Image.open(SOUND.image).convert("RGB")), expected.boxes[0]["box"])
+    assert_box_drawn(picture, SOUND.image, expected.boxes[0]["box"])
     screenshot(page, "web-demo-sound")
 
 
