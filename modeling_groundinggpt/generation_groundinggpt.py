@@ -38,7 +38,8 @@ def separator_token_ids(tokenizer: Any, separator: str) -> tuple[list[int], list
         SentencePiece's word-start mark `▁`), and, when there is none, the ids the separator is tokenized into
         (leading whitespace-only tokens dropped, as the separator follows text); the other one is empty.
     """
-    single = sorted({token_id for piece, token_id in tokenizer.get_vocab().items() if piece in (separator, "\u2581" + separator)})
+    pieces = (separator, "\u2581" + separator)
+    single = sorted({token_id for piece, token_id in tokenizer.get_vocab().items() if piece in pieces})
     if single:
         return single, []
     sequence = tokenizer(separator, add_special_tokens=False)["input_ids"]

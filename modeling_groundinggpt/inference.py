@@ -79,8 +79,11 @@ class GroundingAnswer:
     def to_dict(self, rounded: bool = False) -> dict[str, Any]:
         """`{"answer", "boxes", "spans"}`; `rounded` rounds pixels to 0.01 and seconds to 0.001, as in the JSON
         printed by `groundinggpt ground/video --json` and the demo's `results.json`."""
-        boxes = [{"phrase": b["phrase"], "box": [round(v, 2) if rounded else v for v in b["box"]]} for b in self.boxes]
-        spans = [{"phrase": s["phrase"], "span": [round(v, 3) if rounded else v for v in s["span"]]} for s in self.spans]
+        def values(numbers: list[float], decimals: int) -> list[float]:
+            return [round(value, decimals) for value in numbers] if rounded else list(numbers)
+
+        boxes = [{"phrase": item["phrase"], "box": values(item["box"], 2)} for item in self.boxes]
+        spans = [{"phrase": item["phrase"], "span": values(item["span"], 3)} for item in self.spans]
         return {"answer": self.answer, "boxes": boxes, "spans": spans}
 
 

@@ -280,7 +280,9 @@ def export_model(
         raise ValueError(f"The repo id must look like ORG/NAME, got {repo_id!r}.")
     readme = folder / "README.md"
     if readme.exists() and not overwrite:
-        raise FileExistsError(f"{readme} already exists; pass overwrite=True (`groundinggpt export --overwrite`) to replace it.")
+        raise FileExistsError(
+            f"{readme} already exists; pass overwrite=True (`groundinggpt export --overwrite`) to replace it."
+        )
     card = build_model_card(repo_id, summaries, **(card_kwargs or {}))
     if remote_code:
         add_remote_code(folder)

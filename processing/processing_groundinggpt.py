@@ -101,7 +101,9 @@ class GroundingGPTProcessor(ProcessorMixin):
         self.num_audio_tokens = num_audio_tokens
         prompts = dict(evaluation_prompts or {})
         if not all(isinstance(task, str) and isinstance(prompt, str) and prompt for task, prompt in prompts.items()):
-            raise ValueError(f"evaluation_prompts must map task names to non-empty strings, got {evaluation_prompts!r}.")
+            raise ValueError(
+                f"evaluation_prompts must map task names to non-empty strings, got {evaluation_prompts!r}."
+            )
         self.evaluation_prompts = prompts
         super().__init__(
             image_processor,
@@ -304,10 +306,10 @@ class GroundingGPTProcessor(ProcessorMixin):
         """Decode generated ids to the answers: the text up to the `###` separator that ends an answer, stripped.
 
         A row of new tokens only (`output[:, inputs["input_ids"].shape[1]:]`) gives its text up to the first
-        separator, as the original cli. A row that starts with the prompt (after `<s>`): a whole `generate` output
-        as the `image-text-to-text` pipeline passes it, or the prompt itself, gives what follows its last
-        `###Assistant:`, up to the next separator; for a prompt that is the start of the answer it asks for (empty,
-        or the assistant message the pipeline continues), so the pipeline's answer is the model's answer.
+        separator, as the original cli. A row that starts with the prompt (with `<s>`, after any left padding), as
+        the `image-text-to-text` pipeline passes whole `generate` outputs and their prompts, gives what follows its
+        last `###Assistant:` up to the next separator: the answer, and for the prompt itself the empty text (or the
+        prefilled start of the answer), which is what the pipeline removes from the answer's front.
 
         Args:
             generated_outputs: `(batch, tokens)` ids, e.g. `output[:, inputs["input_ids"].shape[1]:]` or `output`.
@@ -315,7 +317,8 @@ class GroundingGPTProcessor(ProcessorMixin):
         Returns:
             One string per row.
         """
-        rows = generated_outputs.tolist() if hasattr(generated_outputs, "tolist") else [list(row) for row in generated_outputs]
+        tolist = getattr(generated_outputs, "tolist", None)
+        rows = tolist() if tolist is not None else [list(row) for row in generated_outputs]
         texts = self.tokenizer.batch_decode(rows, skip_special_tokens=skip_special_tokens, **kwargs)
         answers = []
         for row, text in zip(rows, texts):

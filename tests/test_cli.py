@@ -275,8 +275,8 @@ def test_convert_annotations_then_export_with_push(converted_dir, monkeypatch, c
                         "--output", tmp_path / "charades.jsonl"], capsys)
     assert code == 0 and "Wrote 1 charades samples" in out
     assert json.loads((tmp_path / "charades.jsonl").read_text()) == {
-        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0, "split": "test",
-        "source": "charades-sta"}
+        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0,
+        "split": "test", "source": "charades-sta"}
 
     calls = []
 

@@ -34,7 +34,8 @@ EXAMPLES = {example["name"]: example for example in json.loads((MEDIA / "manifes
 def chat(name: str, question: str | None = None) -> list[dict]:
     """The chat messages of a bundled demo example (media as file paths)."""
     example = EXAMPLES[name]
-    content = [{"type": kind, "path": str(MEDIA / example[kind])} for kind in ("audio", "video", "image") if kind in example]
+    kinds = [kind for kind in ("audio", "video", "image") if kind in example]
+    content = [{"type": kind, "path": str(MEDIA / example[kind])} for kind in kinds]
     return [{"role": "user", "content": [*content, {"type": "text", "text": question or example["question"]}]}]
 
 
