@@ -20,6 +20,9 @@ import numpy as np
 # (measured: seeking to a keyframe and decoding it takes 4-5 frames' time on the 640x480 MPEG-4 benchmark clip):
 # seeking only pays when it skips more frames than that.
 SEEK_COST_IN_FRAMES = 4
+# Decoding with frame threads is used when the frames decoded outnumber the seeks by this much (measured on the
+# benchmark clips: with a seek every ~7 frames, single-frame threading decoded the sampled frames 1.6x faster).
+FRAMES_PER_SEEK_FOR_FRAME_THREADS = 30
 # Relative disagreement tolerated between a stream's declared frame rate and its packet durations.
 RATE_TOLERANCE = 0.01
 
@@ -160,8 +163,10 @@ class _SeekFailed(Exception):
     """A seek landed after the frame it was meant to reach, or frames came without timestamps."""
 
 
-def _open(path: str):
-    """The container of `path` and its first video stream, decoded with frame and slice threads (one per core)."""
+def _open(path: str, thread_type: str = "AUTO"):
+    """The container of `path` and its first video stream. `thread_type` "AUTO" decodes with frame and slice
+    threads (one per core): the most frames per second in sequence, but every seek empties and refills the frame
+    threads' pipeline; "SLICE" threads only within a frame."""
     import av
 
     try:
@@ -174,7 +179,7 @@ def _open(path: str):
         container.close()
         raise ValueError(f"The file {path!r} has no video stream.")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    stream.thread_type = thread_type
     return container, stream
 
 
@@ -190,26 +195,41 @@ def _decoded_frames(container, stream):
             continue
 
 
+def _seek_plan(index: StreamIndex, positions: np.ndarray) -> list[int | None]:
+    """For each sampled position (sorted), the keyframe to seek to before decoding up to it, or None to decode on
+    from the previous sampled frame: a seek when it skips more than `SEEK_COST_IN_FRAMES` frames."""
+    plan, decoded_position = [], -1  # presentation position of the last frame decoded
+    for position in positions.tolist():
+        keyframe = int(index.keyframes[np.searchsorted(index.keyframes, position, side="right") - 1])
+        skips = keyframe > decoded_position and position - keyframe + SEEK_COST_IN_FRAMES < position - decoded_position
+        plan.append(keyframe if decoded_position < 0 or skips else None)
+        decoded_position = position
+    return plan
+
+
 def _decode_seeking(path: str, index: StreamIndex, positions: np.ndarray, size: int | None) -> _SampledFrames:
-    """The frames at `positions` (sorted) of a stream with timestamps: a seek to the keyframe before a frame when
-    that skips more than `SEEK_COST_IN_FRAMES` frames, else decoding on."""
+    """The frames at `positions` (sorted) of a stream with timestamps, following `_seek_plan`."""
     frames = _SampledFrames(len(positions), size)
-    container, stream = _open(path)
+    plan = _seek_plan(index, positions)
+    seeks, to_decode, previous = 0, 0, -1
+    for position, keyframe in zip(positions.tolist(), plan):
+        seeks += keyframe is not None
+        to_decode += position - (previous if keyframe is None else keyframe - 1)
+        previous = position
+    # Frame threads pay for long runs of frames decoded in sequence, not for a seek every few frames.
+    container, stream = _open(path, "AUTO" if to_decode >= FRAMES_PER_SEEK_FOR_FRAME_THREADS * seeks else "SLICE")
     with container:
-        decoded_position, decoder = -1, None  # presentation position of the last decoded frame
-        for row, (position, target) in enumerate(zip(positions.tolist(), index.frame_pts[positions].tolist())):
-            keyframe = int(index.keyframes[np.searchsorted(index.keyframes, position, side="right") - 1])
-            seek = decoder is None or (
-                keyframe > decoded_position and position - keyframe + SEEK_COST_IN_FRAMES < position - decoded_position
-            )
-            if seek:
+        decoder = None
+        for row, (position, keyframe) in enumerate(zip(positions.tolist(), plan)):
+            target = int(index.frame_pts[position])
+            seeked = keyframe is not None
+            if seeked:
                 container.seek(int(index.frame_pts[keyframe]), stream=stream, backward=True, any_frame=False)
                 decoder = _decoded_frames(container, stream)
             for frame in decoder:
-                if frame.pts is None or (seek and frame.pts > target):
+                if frame.pts is None or (seeked and frame.pts > target):
                     raise _SeekFailed
-                seek = False
-                decoded_position = int(np.searchsorted(index.frame_pts, frame.pts))
+                seeked = False
                 if frame.pts == target:
                     frames.put(row, frame)
                     break

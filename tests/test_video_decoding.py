@@ -66,8 +66,8 @@ def count_seeks_and_frames(monkeypatch):
     counts = {"frames": 0}
     open_container, decoded_frames = video_decoding._open, video_decoding._decoded_frames
 
-    def counting_open(path):
-        container, stream = open_container(path)
+    def counting_open(path, *args):
+        container, stream = open_container(path, *args)
         return CountingContainer(container), stream
 
     def counting_frames(container, stream):
@@ -125,8 +125,8 @@ def test_a_seek_that_lands_late_falls_back_to_decoding_in_order(tmp_path, monkey
             late_seeks.append(offset)
             return self._container.seek(offset + 1, **{**kwargs, "backward": False})
 
-    def late_open(path):
-        container, stream = open_container(path)
+    def late_open(path, *args):
+        container, stream = open_container(path, *args)
         return LateSeeking(container), stream
 
     monkeypatch.setattr(video_decoding, "_open", late_open)
@@ -187,10 +187,23 @@ def test_video_that_decodes_to_nothing_names_the_file(tmp_path, damage):
         GroundingGPTVideoProcessor(size=32, num_frames=8)(str(path))
 
 
-@pytest.mark.parametrize("fps", [0, -5, float("nan"), float("inf"), "30"])
+@pytest.mark.parametrize("fps", [0, -5, float("nan"), float("inf"), "30", True])
 def test_in_memory_frames_need_a_positive_fps(fps):
     frames = [frame_image(index) for index in range(4)]
     with pytest.raises(ValueError, match=r"Video 0: fps must be a positive number of frames per second, got "):
         GroundingGPTVideoProcessor(size=32, num_frames=8)(frames, fps=fps)
     processor = GroundingGPTVideoProcessor(size=32, num_frames=8)
-    assert processor(frames, fps=2, return_metadata=True)["video_metadata"][0].duration == 2.0
+    assert processor(frames, fps=np.float32(2), return_metadata=True)["video_metadata"][0].duration == 2.0
+
+
+def test_seek_plan_seeks_where_keyframes_are_dense_and_decodes_on_where_sparse():
+    def plan(keyframe_interval: int) -> list:
+        frame_pts = np.arange(1800, dtype=np.int64) * 512
+        index = video_decoding.StreamIndex(1800, frame_pts, np.arange(0, 1800, keyframe_interval), 60.0, 640, 480,
+                                           None)
+        return video_decoding._seek_plan(index, np.arange(0, 1800, 1800 / 64).astype(int))
+
+    dense, sparse, single = plan(12), plan(300), plan(1800)
+    assert all(keyframe is not None for keyframe in dense)  # 28 frames apart, a keyframe at most 11 frames back
+    assert [keyframe for keyframe in sparse if keyframe is not None] == [0, 300, 600, 900, 1200, 1500]
+    assert [keyframe for keyframe in single if keyframe is not None] == [0]
