@@ -32,6 +32,8 @@ EVAL_TASKS = ("refcoco", "charades", "sound")
 # What `--model` looks like when it is a folder rather than a Hub repo id.
 _LOCAL_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 _DEVICE = re.compile(r"auto|[a-z_]+(:\d+)?")
+# What `--draw` can write (PIL picks the format from the extension).
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 class CLIError(Exception):
@@ -84,6 +86,18 @@ def _device(value: str) -> str:
     if not _DEVICE.fullmatch(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N, mps, ...")
     return value
+
+
+def _picture(value: str) -> str:
+    if Path(value).suffix.lower() not in _PICTURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{value!r} needs a picture extension: {', '.join(_PICTURE_SUFFIXES)}")
+    return value
+
+
+def _require_writable(path: str | None, option: str, folder: bool) -> None:
+    """An output path must not be taken by the other kind of entry (a file where a folder goes, or the reverse)."""
+    if path is not None and Path(path).exists() and Path(path).is_dir() != folder:
+        raise CLIError(f"{option} {path} is {'a file' if folder else 'a folder'}; give a {'folder' if folder else 'file'} path.")
 
 
 def _require_file(path: str | Path | None, kind: str) -> None:
@@ -163,6 +177,7 @@ def _save(picture: Any, path: str) -> None:
 def command_ground(args: argparse.Namespace) -> int:
     _require_file(args.image, "image")
     _require_file(args.audio, "audio")
+    _require_writable(args.draw, "--draw", folder=False)
     grounder = load_grounder(args)
     from modeling_groundinggpt.visualization import draw_boxes
 
@@ -175,6 +190,7 @@ def command_ground(args: argparse.Namespace) -> int:
 
 def command_video(args: argparse.Namespace) -> int:
     _require_file(args.video, "video")
+    _require_writable(args.draw, "--draw", folder=False)
     grounder = load_grounder(args)
     from modeling_groundinggpt.visualization import draw_timeline
 
@@ -253,6 +269,7 @@ def command_chat(args: argparse.Namespace) -> int:
 
 def command_demo(args: argparse.Namespace) -> int:
     _require_file(args.manifest, "demo manifest")
+    _require_writable(args.output_dir, "--output-dir", folder=True)
     grounder = load_grounder(args)
     from modeling_groundinggpt.demo import DEFAULT_MANIFEST, run_demo
 
@@ -265,9 +282,10 @@ def command_demo(args: argparse.Namespace) -> int:
 def command_eval(args: argparse.Namespace) -> int:
     _require_file(args.annotations, "annotation")
     _require_folder(args.media_root, "media root")
+    _require_writable(args.output_dir, "--output-dir", folder=True)
     model = resolve_model(args.model)
     from modeling_groundinggpt.evaluation import TASKS, evaluate, format_table, load_samples
-    from modeling_groundinggpt.evaluation.harness import output_paths
+    from modeling_groundinggpt.evaluation.harness import check_media, output_paths
     from modeling_groundinggpt.inference import GenerationOptions
 
     task = TASKS[args.task]
@@ -277,6 +295,7 @@ def command_eval(args: argparse.Namespace) -> int:
     if args.limit is not None:
         samples = samples[: args.limit]
     media_root = Path(args.media_root) if args.media_root else Path(args.annotations).parent
+    check_media(task, samples, media_root)
     summary = evaluate(
         task,
         samples,
@@ -304,6 +323,7 @@ def command_convert(args: argparse.Namespace) -> int:
     else:
         _require_file(args.vggss, "VGG-SS")
         _require_folder(args.media_root, "media root")
+    _require_writable(args.output, "--output", folder=False)
     from modeling_groundinggpt.evaluation.converters import convert_charades, convert_refer, convert_vggss
     from modeling_groundinggpt.evaluation.formats import write_samples
 
@@ -375,13 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     ground.add_argument("question", type=_text)
     ground.add_argument("--audio", help="a sound to localize in the image")
     ground.add_argument("--json", action="store_true", help='print {"answer", "boxes", "spans"} as one JSON object')
-    ground.add_argument("--draw", metavar="OUT.png", help="write the image with the labelled boxes")
+    ground.add_argument("--draw", metavar="OUT.png", type=_picture, help="write the image with the labelled boxes")
 
     video = add("video", command_video, "Answer a question about a video; spans in seconds.", parents=[model])
     video.add_argument("video")
     video.add_argument("question", type=_text)
     video.add_argument("--json", action="store_true", help='print {"answer", "boxes", "spans"} as one JSON object')
-    video.add_argument("--draw", metavar="OUT.png", help="write a timeline of sampled frames with the spans marked")
+    video.add_argument("--draw", metavar="OUT.png", type=_picture,
+                       help="write a timeline of sampled frames with the spans marked")
     video.add_argument("--frames", type=_positive_int, default=8, help="frames in the timeline picture (default: 8)")
 
     chat = add("chat", command_chat, "Interactive multi-turn chat with streamed answers. " + CHAT_HELP, parents=[model])

@@ -14,15 +14,15 @@ from typing import Any
 LOCAL_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 
 
-def check_local_folder(path: str | os.PathLike, kind: str = "model") -> str:
+def check_local_folder(path: str | os.PathLike, kind: str = "model", hub: bool = True) -> str:
     """`path` itself, or expanded when it looks like a local path (absolute, `./`, `../`, `~`, or existing); a local
-    path must be a folder with a `config.json`.
+    path must be a folder with a `config.json`. With `hub=False` every path is a local one.
 
     Raises:
         FileNotFoundError: a local-looking path that is no folder, or a folder without `config.json`.
     """
     text = os.fspath(path)
-    looks_local = isinstance(path, os.PathLike) or text in (".", "..") or text.startswith(LOCAL_PREFIXES)
+    looks_local = not hub or isinstance(path, os.PathLike) or text in (".", "..") or text.startswith(LOCAL_PREFIXES)
     if not (looks_local or Path(text).exists()):
         return text
     folder = Path(text).expanduser()
@@ -57,8 +57,8 @@ def from_pretrained_checked(model_class: Any, path: str | os.PathLike, **kwargs:
             problems.append(f"{len(keys)} weights {meaning} ({shown})")
     if problems:
         raise ValueError(
-            f"The checkpoint {path} does not match its config: {'; '.join(problems)}. Its model would run with "
-            "randomly initialised layers; convert or save the checkpoint again."
+            f"The checkpoint {path} does not match its config: {'; '.join(problems)}. Loaded anyway, the model "
+            "would not be the checkpoint's (missing weights start random); convert or save the checkpoint again."
         )
     return model
 

@@ -81,6 +81,25 @@ def _check_run(path: Path, settings: dict[str, Any]) -> None:
         path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
+def check_media(task: EvalTask, samples: Sequence[Sample], media_root: str | Path) -> None:
+    """Check that every media file of `samples` exists, before any model runs.
+
+    Raises:
+        FileNotFoundError: naming the first sample with a missing file, and how many samples have one.
+    """
+    missing = []
+    for sample in samples:
+        request = task.request(sample, task.default_prompt, Path(media_root))
+        paths = [(kind, getattr(request, kind)) for kind in ("image", "video", "audio")]
+        missing += [(sample.id, kind, path) for kind, path in paths if path is not None and not Path(path).is_file()]
+    if missing:
+        sample_id, kind, path = missing[0]
+        raise FileNotFoundError(
+            f"The {kind} of sample {sample_id!r} is not found: {str(path)!r}; {len(missing)} media file(s) of "
+            f"{len(samples)} samples are missing (is --media-root right?)."
+        )
+
+
 def summarize(task: EvalTask, samples: Sequence[Sample], records: dict[str, dict[str, Any]], settings: dict) -> dict:
     """The summary of the samples' records (see the module docstring)."""
     ordered = [records[sample.id] for sample in samples if sample.id in records]
@@ -135,6 +154,10 @@ def evaluate(
 
     Returns:
         The summary dict (also written to `{task}_summary.json`).
+
+    Raises:
+        FileNotFoundError: a sample's media file is missing (checked before anything runs or is written).
+        EvaluationError: `output_dir` holds a run with other settings, or a corrupt predictions file.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -142,6 +165,7 @@ def evaluate(
     task.check_prompt(prompt)
     options = options or GenerationOptions()
     output_dir, media_root = Path(output_dir), Path(media_root)
+    check_media(task, samples, media_root)
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = output_paths(output_dir, task.name)
     settings = {"task": task.name, "prompt": prompt, "model": model_name, "generation": asdict(options)}
@@ -172,4 +196,4 @@ def evaluate(
     return summary
 
 
-__all__ = ["EvaluationError", "Grounder", "evaluate", "format_table", "output_paths", "read_predictions", "summarize"]
+__all__ = ["EvaluationError", "Grounder", "check_media", "evaluate", "format_table", "output_paths", "read_predictions", "summarize"]
