@@ -396,7 +396,7 @@ def _read_encoder_dims(path: str | None) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the converter; returns the exit code (an error is one line on stderr unless `--debug`)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="convert_groundinggpt_to_hf.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", required=True, help="Original GroundingGPT checkpoint folder (LEGO format).")
     parser.add_argument("--clip", required=True, help="CLIP ViT folder (openai/clip-vit-large-patch14-336).")
     parser.add_argument("--output", required=True, help="New folder for the converted checkpoint.")

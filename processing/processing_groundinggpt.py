@@ -209,7 +209,12 @@ class GroundingGPTProcessor(ProcessorMixin):
                         f"{type(content).__name__}."
                     )
                 for position, item in enumerate(content if isinstance(content, list) else []):
-                    if isinstance(item, dict) and item.get("type") == "text" and not isinstance(item.get("text"), str):
+                    if not isinstance(item, dict):
+                        raise ValueError(
+                            f"Chat {where}message {index}, item {position}: an item must be a dict with a `type`, got "
+                            f"{type(item).__name__}."
+                        )
+                    if item.get("type") == "text" and not isinstance(item.get("text"), str):
                         raise ValueError(
                             f"Chat {where}message {index}, item {position}: a text item needs a string `text`, got "
                             f"{type(item.get('text')).__name__}."

@@ -30,9 +30,8 @@ def _media_list(value: Any, field: str) -> list[str]:
     return list(paths)
 
 
-def _sample_name(sample: Any, index: int | None = None) -> str:
-    sample_id = sample.get("id") if isinstance(sample, Mapping) else None
-    return f"sample {sample_id!r}" if sample_id is not None or index is None else f"sample {index}"
+def _sample_name(sample: Mapping[str, Any]) -> str:
+    return f"Sample {sample.get('id')!r}"
 
 
 def conversation_to_messages(sample: Mapping[str, Any]) -> dict[str, Any]:
