@@ -82,7 +82,7 @@ def _check_run(path: Path, settings: dict[str, Any]) -> None:
 
 
 def check_media(task: EvalTask, samples: Sequence[Sample], media_root: str | Path) -> None:
-    """Check that every media file of `samples` exists, before any model runs.
+    """Check that every media file of `samples` exists, e.g. before loading the model that `evaluate` will run.
 
     Raises:
         FileNotFoundError: naming the first sample with a missing file, and how many samples have one.
@@ -156,7 +156,6 @@ def evaluate(
         The summary dict (also written to `{task}_summary.json`).
 
     Raises:
-        FileNotFoundError: a sample's media file is missing (checked before anything runs or is written).
         EvaluationError: `output_dir` holds a run with other settings, or a corrupt predictions file.
     """
     if batch_size < 1:
@@ -165,7 +164,6 @@ def evaluate(
     task.check_prompt(prompt)
     options = options or GenerationOptions()
     output_dir, media_root = Path(output_dir), Path(media_root)
-    check_media(task, samples, media_root)
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = output_paths(output_dir, task.name)
     settings = {"task": task.name, "prompt": prompt, "model": model_name, "generation": asdict(options)}
