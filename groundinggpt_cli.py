@@ -67,18 +67,20 @@ def _temperature(value: str) -> float:
     return number
 
 
+def _is_utf8(text: str) -> bool:
+    """Undecodable bytes (in arguments, or on standard input) reach Python as lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(value: str) -> str:
-    """Text arguments must be non-empty, valid UTF-8 (undecodable bytes reach Python as lone surrogates)."""
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
-    return _utf8(value)
-
-
-def _utf8(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise argparse.ArgumentTypeError(f"is not valid UTF-8 text: {value!r}") from None
+    if not _is_utf8(value):
+        raise argparse.ArgumentTypeError(f"is not valid UTF-8 text: {value!r}")
     return value
 
 
@@ -111,7 +113,8 @@ def _require_folder(path: str | Path | None, kind: str) -> None:
 
 
 def _model_folder(path: str) -> str:
-    """A local model folder, checked: it exists and holds a config.json."""
+    """A local model folder, checked: it exists and holds a config.json (what `modeling_groundinggpt.loading.
+    check_local_folder` checks, done here without importing the package)."""
     folder = Path(path).expanduser()
     if not folder.exists():
         raise CLIError(f"Model folder not found: {path!r}")
@@ -229,10 +232,8 @@ def _chat_command(session: Any, line: str) -> bool:
 
 def _chat_turn(session: Any, line: str) -> None:
     """Answer one line of the user, streamed; a bad line or bad media is reported and the chat goes on."""
-    try:
-        _utf8(line)
-    except argparse.ArgumentTypeError:
-        raise CLIError("that line is not valid UTF-8 text; it was not sent.") from None
+    if not _is_utf8(line):
+        raise CLIError("that line is not valid UTF-8 text; it was not sent.")
     print("Assistant: ", end="", flush=True)
     try:
         answer = session.ask(line, on_text=lambda text: print(text, end="", flush=True))
