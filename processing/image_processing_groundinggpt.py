@@ -85,6 +85,8 @@ def load_image(image: ImageLike) -> PIL.Image.Image:
         image = to_pil_image(array)
     else:
         raise ValueError(f"Unsupported image type {type(image).__name__}; expected a path, PIL image, array or tensor.")
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"An image needs at least one pixel, got one of size {image.size}.")
     return _to_rgb(image)
 
 

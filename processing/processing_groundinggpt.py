@@ -193,9 +193,11 @@ class GroundingGPTProcessor(ProcessorMixin):
         (a `None` or `bytes` text would otherwise be dropped or rendered as its repr).
 
         Raises:
-            ValueError: a message is not a dict with a string or list `content`, or a text item's `text` is not a
-                string (the message names the conversation, message and item).
+            ValueError: no message, a message is not a dict with a string or list `content`, or a text item's
+                `text` is not a string (the message names the conversation, message and item).
         """
+        if not conversation:
+            raise ValueError("The conversation is empty: pass a list of messages (or a list of such lists).")
         batched = bool(conversation) and isinstance(conversation, (list, tuple)) and isinstance(conversation[0], list)
         for number, messages in enumerate(conversation if batched else [conversation]):
             where = f"conversation {number}, " if batched else ""

@@ -13,6 +13,7 @@ import sys
 import zlib
 
 import numpy as np
+import PIL.Image
 import pytest
 import soundfile
 import torch
@@ -162,10 +163,17 @@ def test_a_question_that_is_not_a_string(processor, grounder, question):
             processor(text=[question])
 
 
-def test_an_empty_question_and_empty_batch(grounder):
+def test_an_empty_question_conversation_or_batch(grounder, processor):
     with pytest.raises(ValueError, match="^The question is empty"):
         grounder.ground(IMAGE, "  ")
+    with pytest.raises(ValueError, match="^The conversation is empty"):
+        processor.apply_chat_template([])
     assert grounder.ground_batch([]) == []
+
+
+def test_an_image_without_pixels(processor):
+    with pytest.raises(ValueError, match=r"An image needs at least one pixel, got one of size \(0, 0\)"):
+        processor.image_processor(PIL.Image.new("RGB", (0, 0)))
 
 
 @pytest.mark.parametrize("kwargs, message", [
