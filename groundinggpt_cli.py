@@ -99,7 +99,8 @@ def _picture(value: str) -> str:
 def _require_writable(path: str | None, option: str, folder: bool) -> None:
     """An output path must not be taken by the other kind of entry (a file where a folder goes, or the reverse)."""
     if path is not None and Path(path).exists() and Path(path).is_dir() != folder:
-        raise CLIError(f"{option} {path} is {'a file' if folder else 'a folder'}; give a {'folder' if folder else 'file'} path.")
+        wanted, found = ("folder", "a file") if folder else ("file", "a folder")
+        raise CLIError(f"{option} {path} is {found}; give a {wanted} path.")
 
 
 def _require_file(path: str | Path | None, kind: str) -> None:
