@@ -12,6 +12,7 @@ from `modeling_groundinggpt`. A new subcommand keeps to this: check the inputs f
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import re
@@ -54,6 +55,13 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {number}")
     return number
 
 
@@ -282,13 +290,12 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_web(args: argparse.Namespace) -> int:
-    try:
-        from .web.app import build_demo, launch
-    except ModuleNotFoundError as error:
-        if error.name != "gradio":
-            raise
-        raise CLIError("the web demo needs Gradio: pip install \"modeling-groundinggpt[web]\"") from None
-    launch(build_demo(load_grounder(args)), host=args.host, port=args.port, share=args.share)
+    if importlib.util.find_spec("gradio") is None:
+        raise CLIError("the web demo needs Gradio: pip install \"modeling-groundinggpt[web]\"")
+    grounder = load_grounder(args)
+    from modeling_groundinggpt.web.app import build_demo, launch
+
+    launch(build_demo(grounder), host=args.host, port=args.port, share=args.share)
     return 0
 
 
@@ -431,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     web = add("web", command_web, "Serve the web demo (Gradio): ask about an image, an image + sound or a video in "
               "a browser. Needs the `web` extra.", parents=[model])
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    web.add_argument("--port", type=int, default=7860, help="default: 7860")
+    web.add_argument("--port", type=_port, default=7860, help="default: 7860")
     web.add_argument("--share", action="store_true",
                      help="also serve through a temporary public Gradio link (needs internet)")
 

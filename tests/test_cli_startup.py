@@ -46,13 +46,14 @@ def test_help_argument_errors_and_missing_files_import_no_model_code(tmp_path):
         ["chat", "--device", "cuda 1"],
         ["export", str(tmp_path / "no-model"), "--repo-id", "me/x"],
         ["convert-annotations", "charades", "--sta", missing, "--csv", missing, "--output", missing],
+        ["web", "--port", "70000"],
     ]
     probe = subprocess.run([sys.executable, "-c", PROBE, json.dumps(cases), json.dumps(HEAVY_MODULES)],
                            capture_output=True, text=True, timeout=60, check=True)
     results = json.loads(probe.stdout)
     assert [result["heavy"] for result in results] == [[]] * len(cases)
     codes = [result["code"] for result in results]
-    assert codes == [0, 0, 2, 1, 1, 2, 2, 1, 2, 2, 1, 1]
+    assert codes == [0, 0, 2, 1, 1, 2, 2, 1, 2, 2, 1, 1, 2]
     for result in results[2:]:
         assert result["stderr"].count("\n") == 1 and result["stderr"].startswith("groundinggpt: error: "), result
     assert "Image file not found" in results[3]["stderr"]
@@ -64,6 +65,7 @@ def test_help_argument_errors_and_missing_files_import_no_model_code(tmp_path):
     assert "argument --device: 'cuda 1' is not a device" in results[9]["stderr"]
     assert f"Model folder not found: '{tmp_path / 'no-model'}'" in results[10]["stderr"]
     assert "Charades-STA file not found" in results[11]["stderr"]
+    assert "argument --port: must be at most 65535, got 70000" in results[12]["stderr"]
 
 
 def test_the_command_line_knows_every_evaluation_task():
