@@ -158,16 +158,8 @@ def load_grounder(args: argparse.Namespace) -> Any:
     return GroundingGPT.from_pretrained(model, device=args.device, dtype=args.dtype, generation=options)
 
 
-def _rounded(answer: Any) -> dict[str, Any]:
-    """The JSON answer with pixels rounded to 0.01 and seconds to 0.001."""
-    result = answer.to_dict()
-    result["boxes"] = [{"phrase": b["phrase"], "box": [round(v, 2) for v in b["box"]]} for b in result["boxes"]]
-    result["spans"] = [{"phrase": s["phrase"], "span": [round(v, 3) for v in s["span"]]} for s in result["spans"]]
-    return result
-
-
 def _print_answer(answer: Any, as_json: bool, with_text: bool = True) -> None:
-    result = _rounded(answer)
+    result = answer.to_dict(rounded=True)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -281,11 +273,15 @@ def command_demo(args: argparse.Namespace) -> int:
     _require_file(args.manifest, "demo manifest")
     _require_writable(args.output_dir, "--output-dir", folder=True)
     grounder = load_grounder(args)
-    from modeling_groundinggpt.demo import DEFAULT_MANIFEST, run_demo
+    from modeling_groundinggpt.demo import DEFAULT_MANIFEST, run_demo, verdict
 
     results = run_demo(grounder, args.output_dir, manifest=args.manifest or DEFAULT_MANIFEST)
     for result in results:
-        print(f"[{result['name']}] {result['question']}\n  {result['answer']}\n  -> {result['drawing']}")
+        print(f"[{result['name']}] {result['question']}\n  {result['answer']}")
+        if result["iou"] is not None:
+            unit = " s" if len(result["expected"]) == 2 else " px"
+            print(f"  expected {result['expected']}{unit}: {verdict(result['iou'])}")
+        print(f"  -> {result['drawing']}")
     return 0
 
 
@@ -305,7 +301,7 @@ def command_eval(args: argparse.Namespace) -> int:
     _require_writable(args.output_dir, "--output-dir", folder=True)
     model = resolve_model(args.model)
     from modeling_groundinggpt.evaluation import TASKS, evaluate, format_table, load_samples
-    from modeling_groundinggpt.evaluation.harness import check_media, output_paths
+    from modeling_groundinggpt.evaluation.harness import check_media, output_paths, resolve_prompt
     from modeling_groundinggpt.inference import GenerationOptions
 
     task = TASKS[args.task]
@@ -316,10 +312,13 @@ def command_eval(args: argparse.Namespace) -> int:
         samples = samples[: args.limit]
     media_root = Path(args.media_root) if args.media_root else Path(args.annotations).parent
     check_media(task, samples, media_root)
+    grounder = load_grounder(args)
+    prompt, prompt_source = resolve_prompt(task, grounder, args.prompt)
+    print(f"Prompt ({prompt_source}): {prompt}", file=sys.stderr)
     summary = evaluate(
         task,
         samples,
-        load_grounder(args),
+        grounder,
         output_dir=args.output_dir,
         media_root=media_root,
         prompt=args.prompt,
@@ -368,7 +367,7 @@ def command_export(args: argparse.Namespace) -> int:
     card_kwargs = {"license": args.license, "base_model": args.base_model, "datasets": args.dataset or (),
                    "tags": args.tag or ()}
     readme = export_model(args.folder, args.repo_id, summaries, push=args.push, private=args.private,
-                          remote_code=args.remote_code, card_kwargs=card_kwargs)
+                          remote_code=args.remote_code, card_kwargs=card_kwargs, overwrite=args.overwrite)
     print(f"Model card written to {readme}")
     if args.push:
         print(f"Uploaded {args.folder} to https://huggingface.co/{args.repo_id}")
@@ -450,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--output-dir", required=True, help="predictions, run settings and summary; reruns resume")
     evaluation.add_argument("--batch-size", type=_positive_int, default=8, help="samples per generate call (default: 8)")
     evaluation.add_argument("--prompt", type=_text,
-                            help="instruction template with {expression} (refcoco) or {query} (charades)")
+                            help="instruction template with {expression} (refcoco) or {query} (charades); "
+                            "default: the checkpoint's own prompt for the task, else the package's")
     evaluation.add_argument("--limit", type=_positive_int, help="evaluate the first N samples only")
     evaluation.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -480,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private", action="store_true", help="create the repo as private")
     export.add_argument("--eval-results", nargs="+", metavar="FILE", help="`groundinggpt eval` summary JSON files")
     export.add_argument("--remote-code", action="store_true", help="copy the model code for trust_remote_code loading")
+    export.add_argument("--overwrite", action="store_true", help="replace the folder's existing README.md")
     export.add_argument("--license", default="apache-2.0", help="default: apache-2.0")
     export.add_argument("--base-model", help="the checkpoint this one derives from")
     export.add_argument("--dataset", action="append", help="a training dataset (Hub id); repeatable")

@@ -9,7 +9,12 @@ from pathlib import Path
 from . import processing
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_MODEL_SOURCES = ("configuration_groundinggpt.py", "modeling_groundinggpt.py", "modeling_imagebind_audio.py")
+_MODEL_SOURCES = (
+    "configuration_groundinggpt.py",
+    "generation_groundinggpt.py",
+    "modeling_groundinggpt.py",
+    "modeling_imagebind_audio.py",
+)
 # `processing/` is installed as `modeling_groundinggpt.processing`; its modules only import each other relatively.
 _PROCESSOR_SOURCES = (
     "chat_template.py",
