@@ -141,7 +141,7 @@ def test_compiled_decoding_answers_like_the_default(grounder, monkeypatch):
 
 
 def test_cli_compile_switch():
-    from modeling_groundinggpt.cli import build_parser
+    from groundinggpt_cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["ground", "a.png", "q"]).compile is None
