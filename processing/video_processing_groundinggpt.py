@@ -1,6 +1,7 @@
 """Video processor for GroundingGPT: uniform frame sampling (files decoded with PyAV), resize, CLIP normalisation."""
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -62,7 +63,8 @@ def sample_frame_list(
     Raises:
         ValueError: no frames, or an `fps` that is not a positive number.
     """
-    if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+    real = isinstance(fps, (numbers.Real, np.integer, np.floating)) and not isinstance(fps, (bool, np.bool_))
+    if fps is not None and not (real and math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}.")
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().cpu().numpy()
