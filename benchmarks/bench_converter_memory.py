@@ -96,8 +96,12 @@ def write_checkpoint(folder: Path, shards: int, shard_mb: int) -> int:
 # Runs the converter script as `__main__` and prints the process's peak RSS (kB) as the last line: VmHWM, not
 # `ru_maxrss`, which keeps the high-water mark of the forking parent across `exec`.
 _MEASURE = (
-    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
-    "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
+    "import runpy, sys\n"
+    "sys.argv = sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "finally:\n"
+    "    print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
 )
 
 

@@ -290,6 +290,7 @@ class _ShardConverter:
         self.dtype = dtype
         self.written: set[str] = set()
         self.pending_bias_parts: dict[str, dict[str, str | torch.Tensor]] = {}
+        self._cast_buffer: torch.Tensor | None = None
 
     def _check(self, source_key: str, target: str, shape: torch.Size) -> None:
         if target not in self.expected_shapes:
@@ -330,11 +331,20 @@ class _ShardConverter:
         return outputs
 
     def tensor(self, output: _Output, shard: _ShardReader) -> torch.Tensor:
-        """The converted tensor of `output`, cast to the output dtype."""
+        """The converted tensor of `output`, cast to the output dtype; valid until the next call (a cast is written
+        into one buffer reused for every tensor: fresh copies, once freed, tend to stay with the allocator)."""
         parts = [shard.get(source) if isinstance(source, str) else source for source in output.sources]
         if len(parts) == 2:  # EVA attention: [q_bias, zero k_bias, v_bias]
             parts = [torch.cat([parts[0], torch.zeros_like(parts[0]), parts[1]])]
-        return parts[0].to(self.dtype).contiguous()
+        tensor = parts[0]
+        if tensor.dtype == self.dtype:
+            return tensor.contiguous()
+        if self._cast_buffer is None or self._cast_buffer.numel() < tensor.numel():
+            self._cast_buffer = None
+            self._cast_buffer = torch.empty(tensor.numel(), dtype=self.dtype)
+        cast = self._cast_buffer[: tensor.numel()].view(tensor.shape)
+        cast.copy_(tensor)
+        return cast
 
     def finish(self) -> None:
         if self.pending_bias_parts:
