@@ -5,11 +5,12 @@ from typing import Any
 
 from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
+from transformers.processing_utils import ProcessingKwargs, Unpack
 from transformers.tokenization_utils_base import PreTokenizedInput, TextInput
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from .chat_template import CHAT_TEMPLATE
+from .compat import ProcessorMixin, processor_default_kwargs
 from .feature_extraction_groundinggpt import GroundingGPTFeatureExtractor, flatten_audio
 from .grounding import GroundingResult, format_box, format_span, post_process_grounding
 from .image_processing_groundinggpt import GroundingGPTImageProcessor, flatten_images, load_image
@@ -17,14 +18,11 @@ from .video_processing_groundinggpt import GroundingGPTVideoProcessor, flatten_v
 
 
 class GroundingGPTProcessorKwargs(ProcessingKwargs, total=False):
-    """
-    return_metadata (`bool`, *optional*, defaults to `False`):
-        Also return `image_sizes` and `video_metadata` (see [`GroundingGPTProcessor.__call__`]).
-    """
-
-    return_metadata: bool
+    """The per-modality kwargs of [`GroundingGPTProcessor`]; its own `return_metadata` is an argument of
+    `__call__` (a flat key here is not accepted by every supported transformers release)."""
 
 
+@processor_default_kwargs
 class GroundingGPTProcessor(ProcessorMixin):
     r"""
     Processor of GroundingGPT: a LLaMA tokenizer, an image processor (square padding + CLIP), a video processor
@@ -181,6 +179,7 @@ class GroundingGPTProcessor(ProcessorMixin):
         text: TextInput | PreTokenizedInput | list[TextInput] | None = None,
         videos: Any = None,
         audio: Any = None,
+        return_metadata: bool = False,
         **kwargs: Unpack[GroundingGPTProcessorKwargs],
     ) -> BatchFeature:
         r"""
@@ -210,7 +209,6 @@ class GroundingGPTProcessor(ProcessorMixin):
         output_kwargs = self._merge_kwargs(
             GroundingGPTProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
         )
-        return_metadata = output_kwargs.get("return_metadata", False)
         texts = None
         if text is not None:
             texts = [text] if isinstance(text, str) else list(text)
