@@ -156,6 +156,17 @@ class GroundingGPTProcessor(ProcessorMixin):
         start, token, end = (getattr(self, f"{name}{suffix}_token") for suffix in ("_start", "", "_end"))
         return start + token * count + end
 
+    def expand_media_markers(self, text: str) -> str:
+        """`text` with every `<image>` / `<video>` / `<sound>` marker replaced by the token run the model fills
+        (`<im_start>` + `num_image_tokens` x `<im_patch>` + `<im_end>`, likewise for videos and sounds)."""
+        for name, placeholder, count in (
+            ("image", self.image_placeholder, self.num_image_tokens),
+            ("video", self.video_placeholder, self.num_video_tokens),
+            ("audio", self.audio_placeholder, self.num_audio_tokens),
+        ):
+            text = text.replace(placeholder, self._expansion(name, count))
+        return text
+
     @staticmethod
     def _check_counts(modality: str, placeholder: str, texts: list[str], media: Any, flat_media: list) -> None:
         in_text = [text.count(placeholder) for text in texts]
@@ -243,13 +254,7 @@ class GroundingGPTProcessor(ProcessorMixin):
             data.update(self.feature_extractor(flat_audio, **output_kwargs["audio_kwargs"]))
 
         if texts is not None:
-            expansions = {
-                self.image_placeholder: self._expansion("image", self.num_image_tokens),
-                self.video_placeholder: self._expansion("video", self.num_video_tokens),
-                self.audio_placeholder: self._expansion("audio", self.num_audio_tokens),
-            }
-            for placeholder, expansion in expansions.items():
-                texts = [sample.replace(placeholder, expansion) for sample in texts]
+            texts = [self.expand_media_markers(sample) for sample in texts]
             data.update(self.tokenizer(texts, **output_kwargs["text_kwargs"]))
 
         return_tensors = output_kwargs["text_kwargs"].get("return_tensors")
