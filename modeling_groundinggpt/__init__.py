@@ -27,7 +27,7 @@ from . import processing  # noqa: E402  (registers GroundingGPTProcessor with Au
 
 DEMO_MODEL = str(Path(__file__).resolve().parent / "demo_model")
 """Folder of the embedded demo model: a 3.2M-parameter GroundingGPT trained on the synthetic world
-(`examples/train_demo_model.py`; see its model card). Load it like any checkpoint, offline."""
+(`examples/demo_model/train_demo_model.py`; see its model card). Load it like any checkpoint, offline."""
 
 __all__ = [
     "DEMO_MODEL",

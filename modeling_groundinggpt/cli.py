@@ -1,4 +1,4 @@
-"""The `groundinggpt` command: ground, video, chat, demo, eval, convert-annotations and export.
+"""The `groundinggpt` command: ground, video, chat, demo, web, eval, convert-annotations and export.
 
 Each subcommand is a thin layer over the Python API (`inference`, `visualization`, `demo`, `evaluation`,
 `model_card`). Exit codes: 0 success, 1 bad input or failure (one `groundinggpt: error: ...` line on stderr),
@@ -174,6 +174,17 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_web(args: argparse.Namespace) -> int:
+    try:
+        from .web.app import build_demo, launch
+    except ModuleNotFoundError as error:
+        if error.name != "gradio":
+            raise
+        raise CLIError("the web demo needs Gradio: pip install \"modeling-groundinggpt[web]\"") from None
+    launch(build_demo(load_grounder(args)), host=args.host, port=args.port, share=args.share)
+    return 0
+
+
 def command_eval(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
     samples = load_samples(task.name, args.annotations)
@@ -271,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add("demo", command_demo, "Run the model on the bundled example media and write the pictures.", parents=[model])
     demo.add_argument("--output-dir", default="groundinggpt-demo", help="default: ./groundinggpt-demo")
     demo.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="demo manifest JSON (default: the bundled one)")
+
+    web = add("web", command_web, "Serve the web demo (Gradio): ask about an image, an image + sound or a video in "
+              "a browser. Needs the `web` extra.", parents=[model])
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    web.add_argument("--port", type=int, default=7860, help="default: 7860")
+    web.add_argument("--share", action="store_true",
+                     help="also serve through a temporary public Gradio link (needs internet)")
 
     evaluation = add("eval", command_eval, "Evaluate on RefCOCO/+/g (refcoco), Charades-STA (charades) or VGG-SS (sound).",
                      parents=[model])

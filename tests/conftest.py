@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,10 @@ from safetensors.torch import load_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(2)
+
+# The demo model's recipe (`examples/demo_model/`, not part of the installed package) is imported as `demo_model`.
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES_DIR))
 
 # The reference fixtures live in `shared/` next to the repository (as in CI's clean clone).
 FIXTURES = Path(

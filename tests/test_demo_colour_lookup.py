@@ -8,9 +8,10 @@ import torch
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from modeling_groundinggpt.demo_colour_lookup import PATCH_SIZE, WORD_SIZE, colour_directions, colour_word_ids
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
-from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
+from demo_model.colour_lookup import PATCH_SIZE, WORD_SIZE, colour_directions, colour_word_ids
+from demo_model.configuration import build_demo_processor, demo_config
+from demo_model.initialisation import init_demo_model
+from demo_model.tokenizer import train_demo_tokenizer
 from modeling_groundinggpt.processing import format_box
 from modeling_groundinggpt.synthetic import generate_dataset, record_messages
 

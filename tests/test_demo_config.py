@@ -5,11 +5,12 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from demo_model.configuration import build_demo_processor, demo_config
+from demo_model.initialisation import init_demo_model
+from demo_model.tokenizer import train_demo_tokenizer
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.convert.convert_groundinggpt_to_hf import build_generation_config
 from modeling_groundinggpt.convert.convert_tokenizer import MULTIMODAL_TOKENS
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
-from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
 from modeling_groundinggpt.synthetic import generate_dataset, record_messages
 
 

@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 from transformers import Blip2VisionConfig, CLIPVisionConfig, CLIPVisionModel
 
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
-from modeling_groundinggpt.demo_palette_encoder import (
+from demo_model.configuration import build_demo_processor, demo_config
+from demo_model.initialisation import init_demo_model
+from demo_model.palette_encoder import (
     BACKGROUND_MARGIN,
     RESPONSE_SCALE,
     SUBCELLS,
@@ -18,7 +19,7 @@ from modeling_groundinggpt.demo_palette_encoder import (
     nearest_point_in_hull,
     palette_detectors,
 )
-from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
+from demo_model.tokenizer import train_demo_tokenizer
 from modeling_groundinggpt.modeling_groundinggpt import GroundingGPTFrameEncoder
 from modeling_groundinggpt.synthetic import PALETTE, generate_dataset
 from modeling_groundinggpt.synthetic.world import BACKGROUND_CHANNEL_RANGE

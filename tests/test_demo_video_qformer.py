@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
-from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
-from modeling_groundinggpt.demo_video_qformer import fourier_code, init_frame_selective_video_qformer
+from demo_model.configuration import build_demo_processor, demo_config
+from demo_model.initialisation import init_demo_model
+from demo_model.tokenizer import train_demo_tokenizer
+from demo_model.video_qformer import fourier_code, init_frame_selective_video_qformer
 from modeling_groundinggpt.modeling_groundinggpt import GroundingGPTVideoTower
 from modeling_groundinggpt.synthetic import PALETTE, generate_dataset, record_messages
 

@@ -1,13 +1,13 @@
 """Train the embedded demo model on the synthetic world, through `examples/train_sft.py`.
 
-    python examples/train_demo_model.py --work_dir demo-work --output modeling_groundinggpt/demo_model
+    python examples/demo_model/train_demo_model.py --work_dir demo-work --output modeling_groundinggpt/demo_model
 
 Steps (each prints its progress):
 1. generate the training data (seed 0) and fresh evaluation data (seed 1, never used in training);
-2. train the demo tokenizer, build the tiny config (`modeling_groundinggpt.demo_config`) and a randomly
-   initialised model, and save it with its processor as the starting checkpoint;
+2. train the demo tokenizer (`tokenizer.py`), build the tiny config (`configuration.py`) and the starting model
+   (`initialisation.py`), and save it with its processor as the starting checkpoint;
 3. train every parameter (`--stage 0`) but the hand-set image and frame encoders (`--frozen_modules`, see
-   `modeling_groundinggpt.demo_palette_encoder`) with `examples/train_sft.py`'s own `main`, i.e. `SFTTrainer` with
+   `palette_encoder.py`) with `examples/train_sft.py`'s own `main`, i.e. `SFTTrainer` with
    the GroundingGPT collator, on CPU in float32 (39 minutes on 2 cores with the defaults, measured);
 4. evaluate on the fresh data through the public path (chat messages with file paths -> `apply_chat_template` ->
    greedy `generate` -> `post_process_grounding`), print the table, and write the checkpoint, its model card
@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_groundinggpt.demo_config import build_demo_processor, demo_config, init_demo_model
-from modeling_groundinggpt.demo_tokenizer import train_demo_tokenizer
 from modeling_groundinggpt.evaluation import TASKS as EVAL_TASKS
 from modeling_groundinggpt.evaluation import evaluate, format_table
 from modeling_groundinggpt.inference import GroundingGPT
@@ -38,8 +36,14 @@ from modeling_groundinggpt.synthetic import (
     write_dataset,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# examples/ holds this recipe (the `demo_model` package) and the fine-tuning command line `train_sft.py`
+EXAMPLES_DIR = str(Path(__file__).resolve().parents[1])
+if EXAMPLES_DIR not in sys.path:
+    sys.path.insert(0, EXAMPLES_DIR)
 import train_sft  # noqa: E402  (the fine-tuning command line, whose code path the demo model is trained with)
+from demo_model.configuration import build_demo_processor, demo_config  # noqa: E402
+from demo_model.initialisation import init_demo_model  # noqa: E402
+from demo_model.tokenizer import train_demo_tokenizer  # noqa: E402
 
 
 TRAIN_SEED, EVAL_SEED, DEMO_MEDIA_SEED = 0, 1, 2
@@ -134,13 +138,13 @@ MODEL_CARD_DESCRIPTION = """
 
 This is **not** GroundingGPT-7B. It is a 3.2M-parameter GroundingGPT with every branch of the real architecture
 (LLaMA language model, CLIP image tower, EVA + Q-Former video tower, ImageBind audio tower and Q-Formers), trained
-in under an hour on a 2-core CPU with this package's own `SFTTrainer` pipeline (`examples/train_demo_model.py`,
+in under an hour on a 2-core CPU with this package's own `SFTTrainer` pipeline (`examples/demo_model/train_demo_model.py`,
 which runs `examples/train_sft.py`). Everything is trained from a random start except the CLIP image encoder and
 the EVA frame encoder: as GroundingGPT-7B keeps its pretrained encoders frozen, this model keeps them frozen, but
-their weights are set by hand (`modeling_groundinggpt.demo_palette_encoder`) to report, for each part of each
+their weights are set by hand (`examples/demo_model/palette_encoder.py`) to report, for each part of each
 patch, how strongly it shows each of the four palette colours, and where the patch is. One attention head of the
 language model's first layer also starts set by hand, as a look-up of the asked colour among the image tokens
-(`modeling_groundinggpt.demo_colour_lookup`), and is then trained with the rest. It ships inside the
+(`examples/demo_model/colour_lookup.py`), and is then trained with the rest. It ships inside the
 `modeling-groundinggpt` package (`modeling_groundinggpt.DEMO_MODEL`) so that the package can be tried, tested and
 demonstrated offline.
 
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data_path", str(train_root / "data.json"),
         "--media_root", str(train_root),
         "--stage", "0",
-        # the image and frame encoders are set by hand to palette-colour encoders (`demo_palette_encoder`)
+        # the image and frame encoders are set by hand to palette-colour encoders (`palette_encoder.py`)
         "--frozen_modules", "model.vision_tower", "model.video_tower.frame_encoder",
         "--output_dir", str(run_dir),
         "--max_steps", str(args.max_steps),

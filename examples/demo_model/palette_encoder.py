@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from transformers import Blip2VisionConfig, Blip2VisionModel, CLIPVisionConfig, CLIPVisionModel
 
-from .synthetic.world import BACKGROUND_CHANNEL_RANGE, PALETTE
+from modeling_groundinggpt.synthetic.world import BACKGROUND_CHANNEL_RANGE, PALETTE
 
 
 SUBCELLS = 4

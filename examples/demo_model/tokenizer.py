@@ -13,10 +13,16 @@ from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processo
 from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerFast
 
-from .convert.convert_tokenizer import MULTIMODAL_TOKENS, special_token, wrap_tokenizer
-from .processing.chat_template import DEFAULT_SYSTEM_PROMPT
-from .synthetic.templates import IMAGE_QUESTION, SOUND_QUESTION, VIDEO_QUESTION, box_answer, span_answer
-from .synthetic.world import COLORS
+from modeling_groundinggpt.convert.convert_tokenizer import MULTIMODAL_TOKENS, special_token, wrap_tokenizer
+from modeling_groundinggpt.processing.chat_template import DEFAULT_SYSTEM_PROMPT
+from modeling_groundinggpt.synthetic.templates import (
+    IMAGE_QUESTION,
+    SOUND_QUESTION,
+    VIDEO_QUESTION,
+    box_answer,
+    span_answer,
+)
+from modeling_groundinggpt.synthetic.world import COLORS
 
 
 UNK_TOKEN, BOS_TOKEN, EOS_TOKEN = "<unk>", "<s>", "</s>"

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from .modeling_groundinggpt import GroundingGPTVideoTower
+from modeling_groundinggpt.modeling_groundinggpt import GroundingGPTVideoTower
 
 
 FRAME_POSITION_SCALE = 3.0

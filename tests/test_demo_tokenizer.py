@@ -3,8 +3,8 @@
 import pytest
 from transformers import AutoTokenizer
 
+from demo_model.tokenizer import SEPARATOR_TOKEN, train_demo_tokenizer
 from modeling_groundinggpt.convert.convert_tokenizer import MULTIMODAL_TOKENS
-from modeling_groundinggpt.demo_tokenizer import SEPARATOR_TOKEN, train_demo_tokenizer
 from modeling_groundinggpt.processing import DEFAULT_SYSTEM_PROMPT
 from modeling_groundinggpt.synthetic import generate_dataset
 

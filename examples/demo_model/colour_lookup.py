@@ -14,8 +14,8 @@ The head works in directions of the language model's width that nothing else wri
   its component along them removed;
 - the embedding of each colour word (`" red"`, ...) gets `WORD_SIZE * u_c`;
 - hidden unit c of the image projector (one per palette colour) becomes the fraction of the patch covered by
-  colour c (the mean of the palette encoder's sub-cell responses, `modeling_groundinggpt.demo_palette_encoder`),
-  and the projector's output layer writes `PATCH_SIZE * v_c` from it;
+  colour c (the mean of the palette encoder's sub-cell responses, `palette_encoder.py`), and the projector's output
+  layer writes `PATCH_SIZE * v_c` from it;
 - head 0 of layer 0 reads only `u_c` into its query and only `v_c` into its key, in the head's lowest-frequency
   rotary dimensions, which turn by at most 0.5 rad over the demo's 512 positions, so the match hardly depends on
   how far the word is from the image. Its attention logit is about `MATCH_LOGIT` times the patch's normalised
@@ -27,9 +27,10 @@ Everything stays trainable.
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .demo_palette_encoder import RESPONSE_SCALE, SUBCELLS
-from .modeling_groundinggpt import GroundingGPTForConditionalGeneration
-from .synthetic.world import PALETTE
+from modeling_groundinggpt.modeling_groundinggpt import GroundingGPTForConditionalGeneration
+from modeling_groundinggpt.synthetic.world import PALETTE
+
+from .palette_encoder import RESPONSE_SCALE, SUBCELLS
 
 
 WORD_SIZE = 3.0
@@ -69,9 +70,9 @@ def _remove_components(matrix: torch.Tensor, basis: torch.Tensor) -> None:
 
 @torch.no_grad()
 def init_colour_lookup(model: GroundingGPTForConditionalGeneration, word_ids: list[int]) -> None:
-    """Set the colour look-up described in this module in a demo model (`demo_config` layout: palette encoder,
-    colour words `word_ids` in palette order, from `colour_word_ids`); head 0 of the first decoder layer becomes the
-    look-up head."""
+    """Set the colour look-up described in this module in a demo model (`configuration.demo_config` layout: palette
+    encoder, colour words `word_ids` in palette order, from `colour_word_ids`); head 0 of the first decoder layer
+    becomes the look-up head."""
     num_colours = len(PALETTE)
     embeddings = model.get_input_embeddings()
     image_projector = model.model.image_projector
