@@ -27,8 +27,8 @@ def _process(mm_processor, prompt):
 
 
 @pytest.mark.parametrize("name", MEDIA_CASES)
-def test_prompt_ids_and_media_equal_the_package_processor(mm_processor, processor, media, name):
-    prompt = build_prompt(name, processor, media)
+def test_prompt_ids_and_media_equal_the_package_processor(mm_processor, tiny64_processor, decoded_media, name):
+    prompt = build_prompt(name, tiny64_processor, decoded_media)
     result = _process(mm_processor, prompt)
     assert result["prompt_token_ids"] == prompt.package_inputs["input_ids"][0].tolist()
 
@@ -45,12 +45,12 @@ def test_prompt_ids_and_media_equal_the_package_processor(mm_processor, processo
 
 
 @pytest.mark.parametrize("name", ["image", "video", "image+audio", "two videos"])
-def test_embeddings_go_to_the_patch_tokens_only(mm_processor, processor, media, name, tiny64_dir):
+def test_embeddings_go_to_the_patch_tokens_only(mm_processor, tiny64_processor, decoded_media, name, tiny64_dir):
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(tiny64_dir)
     patch_ids = {"image": config.image_token_id, "video": config.video_token_id, "audio": config.audio_token_id}
-    result = _process(mm_processor, build_prompt(name, processor, media))
+    result = _process(mm_processor, build_prompt(name, tiny64_processor, decoded_media))
     ids = torch.tensor(result["prompt_token_ids"])
     for modality, ranges in result["mm_placeholders"].items():
         for placeholder in ranges:
@@ -60,11 +60,11 @@ def test_embeddings_go_to_the_patch_tokens_only(mm_processor, processor, media, 
             assert placeholder.is_embed.tolist() == (span == patch_ids[modality]).tolist()
 
 
-def test_mixed_batch_ids_equal_the_package_batch(mm_processor, processor, media):
+def test_mixed_batch_ids_equal_the_package_batch(mm_processor, tiny64_processor, decoded_media):
     """The package pads a batch on the left; without the padding every row is vLLM's prompt."""
-    prompts = [build_prompt(name, processor, media) for name in MIXED_BATCH]
-    batch = processor.apply_chat_template(
-        [package_messages(name, media) for name in MIXED_BATCH],
+    prompts = [build_prompt(name, tiny64_processor, decoded_media) for name in MIXED_BATCH]
+    batch = tiny64_processor.apply_chat_template(
+        [package_messages(name, decoded_media) for name in MIXED_BATCH],
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
@@ -77,8 +77,8 @@ def test_mixed_batch_ids_equal_the_package_batch(mm_processor, processor, media)
         assert prompt.package_inputs["input_ids"][0].tolist() == expected
 
 
-def test_marker_and_media_counts_must_agree(mm_processor, processor, media):
-    prompt = build_prompt("image", processor, media)
-    items = mm_processor.info.parse_mm_data({"image": [media["image"], media["image"]]})
+def test_marker_and_media_counts_must_agree(mm_processor, tiny64_processor, decoded_media):
+    prompt = build_prompt("image", tiny64_processor, decoded_media)
+    items = mm_processor.info.parse_mm_data({"image": [decoded_media["image"], decoded_media["image"]]})
     with pytest.raises(ValueError, match="1 <image> markers but 2 image items"):
         mm_processor(prompt.vllm["prompt"], items)

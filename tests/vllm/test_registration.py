@@ -1,5 +1,6 @@
 """The `vllm.general_plugins` entry point registers GroundingGPT with vLLM, and the model passes vLLM's checks."""
 
+import functools
 import subprocess
 import sys
 
@@ -48,6 +49,22 @@ def test_model_class_passes_the_interface_checks():
     }
 
 
+def _load_media_weights(weights: dict, model) -> tuple:
+    """Runs in the engine process (`LLM.apply_model`; sets come back as lists): the model's top-level modules, its
+    tower and projector parameters, what `load_weights` loads of `weights`, its error on a key that maps to
+    nothing."""
+    modules = {name for name, _ in model.named_children()}
+    media_parameters = {name for name, _ in model.named_parameters() if not name.startswith("language_model.")}
+    loaded = model.load_weights(iter(weights.items()))
+    try:
+        model.load_weights(iter([("model.video_tower.stray_scale", next(iter(weights.values())))]))
+    except ValueError as error:
+        refusal = str(error)
+    else:
+        refusal = ""
+    return modules, media_parameters, loaded, refusal
+
+
 def test_every_checkpoint_key_is_loaded_and_unknown_keys_are_refused_by_name(llm, tiny64_dir):
     """vLLM's loader refuses to start when a parameter is not in the checkpoint (the `llm` fixture started). Here:
     every tower and projector parameter comes from its key of the converted safetensors, every key lands in a
@@ -58,22 +75,13 @@ def test_every_checkpoint_key_is_loaded_and_unknown_keys_are_refused_by_name(llm
 
     weights = load_file(tiny64_dir / "model.safetensors")
     mapped = dict(GroundingGPTForConditionalGeneration.hf_to_vllm_mapper.apply(weights.items()))
-    media_weights = {name: tensor for name, tensor in mapped.items() if not name.startswith("language_model.")}
-
-    def load(model):
-        modules = {name for name, _ in model.named_children()}
-        media_parameters = {name for name, _ in model.named_parameters() if not name.startswith("language_model.")}
-        # The towers are plain torch modules; vLLM's Llama repacks its weights for the CPU once loaded.
-        loaded = model.load_weights(iter(media_weights.items()))
-        try:
-            model.load_weights(iter([("model.video_tower.stray_scale", next(iter(weights.values())))]))
-        except ValueError as error:
-            refusal = str(error)
-        else:
-            refusal = ""
-        return modules, media_parameters, loaded, refusal
-
-    ((modules, media_parameters, loaded, refusal),) = llm.apply_model(load)
-    assert {name.split(".")[0] for name in mapped} <= modules
-    assert loaded == media_parameters == set(media_weights)
+    # The towers are plain torch modules; vLLM's Llama repacks its weights for the CPU once loaded.
+    language_model = ("model.language_model.", "lm_head.")
+    media_weights = {name: tensor for name, tensor in weights.items() if not name.startswith(language_model)}
+    ((modules, media_parameters, loaded, refusal),) = llm.apply_model(
+        functools.partial(_load_media_weights, media_weights)
+    )
+    assert {name.split(".")[0] for name in mapped} <= set(modules)
+    expected = {name for name in mapped if not name.startswith("language_model.")}
+    assert set(loaded) == set(media_parameters) == expected
     assert "video_tower.stray_scale" in refusal

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vllm_prompts import ENGINE_ARGS, MAX_MODEL_LEN, VLLM_MISSING, VLLM_MODULE, package_greedy
+from conftest import VLLM_ENGINE_ARGS, VLLM_MAX_MODEL_LEN
+from vllm_prompts import VLLM_MISSING, VLLM_MODULE, package_greedy
 
 pytest.importorskip(VLLM_MODULE, reason=VLLM_MISSING)
 
@@ -24,7 +25,7 @@ DOC_MODEL = "groundinggpt-7b-hf"
 START_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 30
 # What the CPU test machine needs on top of the documented command.
-CPU_FLAGS = ["--dtype", ENGINE_ARGS["dtype"], "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN)]
+CPU_FLAGS = ["--dtype", VLLM_ENGINE_ARGS["dtype"], "--enforce-eager", "--max-model-len", str(VLLM_MAX_MODEL_LEN)]
 
 
 def _blocks(language: str) -> list[str]:
@@ -91,14 +92,12 @@ def server(tiny64_dir, tmp_path_factory):
     (command,) = [command for command in _serve_commands() if len(command) == 3]
     command = [arg.replace(DOC_MODEL, str(tiny64_dir)) for arg in command]
     port = _free_port()
-    env = {key: value for key, value in os.environ.items() if key != "VLLM_ENABLE_V1_MULTIPROCESSING"}
     log_path = tmp_path_factory.mktemp("serve") / "vllm-serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", VLLM_COMMAND, *command[1:], "--host", "127.0.0.1", "--port", str(port), *CPU_FLAGS],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
             start_new_session=True,
         )
     try:
@@ -139,10 +138,11 @@ def _offline_answer(llm, processor, messages_kinds, question, media, settings):
     return output.outputs[0].text
 
 
-def test_documented_client_gets_the_offline_answers(server, llm, processor, media, capsys):
+def test_documented_client_gets_the_offline_answers(
+    server, llm, tiny64_processor, decoded_media, capsys, tmp_path, monkeypatch
+):
     """The docs' client snippet, run against the served tiny model with the fixtures' media: its image, video and
-    sound answers equal those of the offline engine on the same media, and `ground_answer` turns them into pixels
-    and seconds."""
+    sound answers equal those of the offline engine on the same media, and become pixels, seconds and a drawing."""
     from modeling_groundinggpt.processing.video_processing_groundinggpt import read_video_frames
 
     base_url, model_dir = server
@@ -150,37 +150,41 @@ def test_documented_client_gets_the_offline_answers(server, llm, processor, medi
     replacements = {
         "http://localhost:8000/v1": base_url,
         DOC_MODEL: str(model_dir),
-        "street.jpg": str(media["image_path"]),
-        "yard.jpg": str(media["image_path"]),
-        "cooking.mp4": str(media["video_path"]),
-        "dog_bark.wav": str(media["audio_path"]),
+        "street.jpg": str(decoded_media["image_path"]),
+        "yard.jpg": str(decoded_media["image_path"]),
+        "cooking.mp4": str(decoded_media["video_path"]),
+        "dog_bark.wav": str(decoded_media["audio_path"]),
     }
     for old, new in replacements.items():
         assert old in snippet, old
         snippet = snippet.replace(old, new)
+    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(snippet, "docs/serving.md", "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 3
 
     settings = {"max_tokens": 64, "temperature": 0, "stop": ["###"]}
     assert namespace["settings"] == settings
     max_frames = llm.llm_engine.model_config.hf_config.max_frames
-    sampled_video, _ = read_video_frames(media["video_path"], max_frames=max_frames, frame_size=None)
-    offline_media = {**media, "sampled_video": sampled_video}
+    sampled_video, _ = read_video_frames(decoded_media["video_path"], max_frames=max_frames, frame_size=None)
+    offline_media = {**decoded_media, "sampled_video": sampled_video}
     expected = {
         "image_answer": ([("image", "image")], "Where is the red car?"),
         "video_answer": ([("video", "sampled_video")], "When is the fridge opened?"),
         "sound_answer": ([("audio", "audio"), ("image", "image")], "Which object makes this sound?"),
     }
     for name, (kinds, question) in expected.items():
-        assert namespace[name] == _offline_answer(llm, processor, kinds, question, offline_media, settings), name
-    image_result = namespace["ground_answer"](namespace["image_answer"], image=str(media["image_path"]))
-    assert printed[0] == str(image_result)
-    assert all(0 <= value <= 80 for box in image_result["boxes"] for value in box["box"][0::2])
+        answer = _offline_answer(llm, tiny64_processor, kinds, question, offline_media, settings)
+        assert namespace[name] == answer, name
+    image = str(decoded_media["image_path"])
+    boxes = namespace["boxes"]
+    assert boxes == namespace["ground_answer"](namespace["image_answer"], image=image)["boxes"]
+    assert all(0 <= x <= 80 and 0 <= y <= 48 for box in boxes for x, y in (box["box"][:2], box["box"][2:]))
+    assert (tmp_path / "car.png").is_file()
+    assert len(printed) == 2
 
 
-def test_documented_text_request_with_bos_gets_the_package_answer(server, tiny64_model, processor):
+def test_documented_text_request_with_bos_gets_the_package_answer(server, tiny64_model, tiny64_processor):
     """A prompt without media, sent with `add_special_tokens` as the docs say, answers as this package's generate."""
     from openai import OpenAI
 
@@ -194,7 +198,7 @@ def test_documented_text_request_with_bos_gets_the_package_answer(server, tiny64
         temperature=0,
         extra_body={"add_special_tokens": True, "ignore_eos": True, "return_token_ids": True},
     )
-    inputs = processor.apply_chat_template(
+    inputs = tiny64_processor.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
     )
     expected = package_greedy(tiny64_model, dict(inputs), 8)

