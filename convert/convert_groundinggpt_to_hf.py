@@ -37,6 +37,8 @@ from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.configuration_groundinggpt import PLACEHOLDER_TOKENS
 from modeling_groundinggpt.convert.convert_tokenizer import saved_added_token_ids
 from modeling_groundinggpt.convert.key_mapping import map_clip_key, map_original_key
+from modeling_groundinggpt.generation_groundinggpt import stop_at_separator
+from modeling_groundinggpt.processing.chat_template import SEPARATOR
 
 logger = logging.get_logger(__name__)
 
@@ -176,19 +178,15 @@ def build_config(original_config: dict, clip_dir: Path, encoder_dims: dict, toke
 
 
 def build_generation_config(config: GroundingGPTConfig, tokenizer) -> GenerationConfig:
-    """Greedy decoding that stops at `</s>` or at the conversation separator `###` where it is a single token
-    (as in Vicuna's vocabulary); the processor also cuts decoded text at `###`."""
-    separator_ids = sorted(
-        {token_id for piece, token_id in tokenizer.get_vocab().items() if piece in ("###", "\u2581###")}
-    )
+    """Greedy decoding that stops at `</s>` or after the answer separator `###` (see `stop_at_separator`)."""
     text_config = config.text_config
-    return GenerationConfig(
+    generation_config = GenerationConfig(
         bos_token_id=text_config.bos_token_id,
-        eos_token_id=[text_config.eos_token_id, *separator_ids],
         pad_token_id=text_config.pad_token_id,
         do_sample=False,
         max_new_tokens=512,
     )
+    return stop_at_separator(generation_config, tokenizer, SEPARATOR)
 
 
 def _original_shards(original_dir: Path) -> list[Path]:

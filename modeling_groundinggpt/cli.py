@@ -15,11 +15,11 @@ from typing import Any
 
 import modeling_groundinggpt
 
-from .demo import DEFAULT_MANIFEST, run_demo
+from .demo import DEFAULT_MANIFEST, run_demo, verdict
 from .evaluation import TASKS, AnnotationFormatError, EvaluationError, evaluate, format_table, load_samples
 from .evaluation.converters import convert_charades, convert_refer, convert_vggss
 from .evaluation.formats import write_samples
-from .evaluation.harness import output_paths
+from .evaluation.harness import output_paths, resolve_prompt
 from .inference import ChatSession, GenerationOptions, GroundingAnswer, GroundingGPT
 from .model_card import export_model, load_summaries
 from .visualization import draw_boxes, draw_timeline
@@ -63,16 +63,8 @@ def load_grounder(args: argparse.Namespace) -> GroundingGPT:
     return GroundingGPT.from_pretrained(resolve_model(args.model), device=args.device, dtype=args.dtype, generation=options)
 
 
-def _rounded(answer: GroundingAnswer) -> dict[str, Any]:
-    """The JSON answer with pixels rounded to 0.01 and seconds to 0.001."""
-    result = answer.to_dict()
-    result["boxes"] = [{"phrase": b["phrase"], "box": [round(v, 2) for v in b["box"]]} for b in result["boxes"]]
-    result["spans"] = [{"phrase": s["phrase"], "span": [round(v, 3) for v in s["span"]]} for s in result["spans"]]
-    return result
-
-
 def _print_answer(answer: GroundingAnswer, as_json: bool, with_text: bool = True) -> None:
-    result = _rounded(answer)
+    result = answer.to_dict(rounded=True)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -170,7 +162,11 @@ def command_chat(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     results = run_demo(load_grounder(args), args.output_dir, manifest=args.manifest)
     for result in results:
-        print(f"[{result['name']}] {result['question']}\n  {result['answer']}\n  -> {result['drawing']}")
+        print(f"[{result['name']}] {result['question']}\n  {result['answer']}")
+        if result["iou"] is not None:
+            unit = " s" if len(result["expected"]) == 2 else " px"
+            print(f"  expected {result['expected']}{unit}: {verdict(result['iou'])}")
+        print(f"  -> {result['drawing']}")
     return 0
 
 
@@ -194,10 +190,13 @@ def command_eval(args: argparse.Namespace) -> int:
         task.check_prompt(args.prompt)
     media_root = Path(args.media_root) if args.media_root else Path(args.annotations).parent
     model = resolve_model(args.model)
+    grounder = load_grounder(args)
+    prompt, prompt_source = resolve_prompt(task, grounder, args.prompt)
+    print(f"Prompt ({prompt_source}): {prompt}", file=sys.stderr)
     summary = evaluate(
         task,
         samples,
-        load_grounder(args),
+        grounder,
         output_dir=args.output_dir,
         media_root=media_root,
         prompt=args.prompt,
@@ -228,7 +227,7 @@ def command_export(args: argparse.Namespace) -> int:
     card_kwargs = {"license": args.license, "base_model": args.base_model, "datasets": args.dataset or (),
                    "tags": args.tag or ()}
     readme = export_model(args.folder, args.repo_id, summaries, push=args.push, private=args.private,
-                          remote_code=args.remote_code, card_kwargs=card_kwargs)
+                          remote_code=args.remote_code, card_kwargs=card_kwargs, overwrite=args.overwrite)
     print(f"Model card written to {readme}")
     if args.push:
         print(f"Uploaded {args.folder} to https://huggingface.co/{args.repo_id}")
@@ -298,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--media-root", help="folder the media paths are relative to (default: the JSONL's folder)")
     evaluation.add_argument("--output-dir", required=True, help="predictions, run settings and summary; reruns resume")
     evaluation.add_argument("--batch-size", type=int, default=8, help="samples per generate call (default: 8)")
-    evaluation.add_argument("--prompt", help="instruction template with {expression} (refcoco) or {query} (charades)")
+    evaluation.add_argument("--prompt", help="instruction template with {expression} (refcoco) or {query} (charades); "
+                            "default: the checkpoint's own prompt for the task, else the package's")
     evaluation.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluation.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -328,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--private", action="store_true", help="create the repo as private")
     export.add_argument("--eval-results", nargs="+", metavar="FILE", help="`groundinggpt eval` summary JSON files")
     export.add_argument("--remote-code", action="store_true", help="copy the model code for trust_remote_code loading")
+    export.add_argument("--overwrite", action="store_true", help="replace the folder's existing README.md")
     export.add_argument("--license", default="apache-2.0", help="default: apache-2.0")
     export.add_argument("--base-model", help="the checkpoint this one derives from")
     export.add_argument("--dataset", action="append", help="a training dataset (Hub id); repeatable")

@@ -4,38 +4,61 @@ The examples are listed in `demo_media/manifest.json` (filled by the step that t
 
 ```json
 {"examples": [
-  {"name": "image", "image": "shapes.png", "question": "Where is the red circle?"},
-  {"name": "video", "video": "moving.mp4", "question": "When does the square move?"},
+  {"name": "image", "image": "shapes.png", "question": "Where is the red circle?", "expected": [10, 20, 60, 80]},
+  {"name": "video", "video": "moving.mp4", "question": "When does the square move?", "expected": [1.5, 3.0]},
   {"name": "sound", "image": "scene.png", "audio": "beep.wav", "question": "Which object makes the sound?"}
 ]}
 ```
 
 Media paths are relative to the manifest's folder. An example with a `video` gets a timeline picture, one with an
-`image` (and optionally an `audio`) a picture of its boxes.
+`image` (and optionally an `audio`) a picture of its boxes. `expected`, optional, is the right answer: a box
+`[x1, y1, x2, y2]` in pixels of the image, or a span `[start, end]` in seconds of the video. It is drawn beside the
+answer and the answer is scored against it (IoU of the first box or span; a hit from 0.5, as in the benchmarks),
+so that a miss shows as a miss.
 """
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .evaluation.metrics import box_iou, temporal_iou
 from .inference import GenerationOptions, GroundingAnswer, GroundingGPT, GroundingRequest
 from .visualization import draw_boxes, draw_timeline
 
 
 DEMO_MEDIA_DIR = Path(__file__).resolve().parent / "demo_media"
 DEFAULT_MANIFEST = DEMO_MEDIA_DIR / "manifest.json"
+HIT_IOU = 0.5
+# Demo pictures of small images are enlarged until their shorter side reaches this, so labels stay legible.
+MIN_PICTURE_SIDE = 320
 
 
 @dataclass(frozen=True)
 class DemoExample:
-    """One manifest entry, media paths resolved."""
+    """One manifest entry, media paths resolved; `expected` is a pixel box (image) or a span in seconds (video)."""
 
     name: str
     question: str
     image: Path | None = None
     video: Path | None = None
     audio: Path | None = None
+    expected: tuple[float, ...] | None = None
+
+
+def _expected(path: Path, entry: dict) -> tuple[float, ...] | None:
+    if "expected" not in entry:
+        return None
+    value, count = entry["expected"], 2 if "video" in entry else 4
+    if not (
+        isinstance(value, list)
+        and len(value) == count
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
+        kind = "span [start, end] in seconds" if count == 2 else "box [x1, y1, x2, y2] in pixels"
+        raise ValueError(f"{path}: `expected` of example {entry['name']!r} must be a {kind}, got {value!r}.")
+    return tuple(float(v) for v in value)
 
 
 def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[DemoExample]:
@@ -66,10 +89,26 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[DemoExample]:
         for kind, media_path in media.items():
             if not media_path.is_file():
                 raise FileNotFoundError(f"{path}: the {kind} of example {entry['name']!r} is missing: {media_path}")
-        examples.append(DemoExample(name=entry["name"], question=entry["question"], **media))
+        examples.append(
+            DemoExample(name=entry["name"], question=entry["question"], expected=_expected(path, entry), **media)
+        )
     if not examples:
         raise ValueError(f"{path} lists no examples.")
     return examples
+
+
+def answer_iou(example: DemoExample, answer: GroundingAnswer) -> float | None:
+    """IoU of the answer's first box (or span) with the expected one; 0 without one; None without `expected`."""
+    if example.expected is None:
+        return None
+    if example.video is not None:
+        return temporal_iou(answer.spans[0]["span"], example.expected) if answer.spans else 0.0
+    return box_iou(answer.boxes[0]["box"], example.expected) if answer.boxes else 0.0
+
+
+def verdict(iou: float) -> str:
+    """`"IoU 0.87, a hit"` or `"IoU 0.37, a miss"` (a hit from `HIT_IOU`)."""
+    return f"IoU {iou:.2f}, {'a hit' if iou >= HIT_IOU else 'a miss'}"
 
 
 def run_demo(
@@ -78,10 +117,12 @@ def run_demo(
     manifest: str | Path = DEFAULT_MANIFEST,
     options: GenerationOptions | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer every manifest example and write `{name}.png` (boxes or timeline) and `results.json`.
+    """Answer every manifest example and write `{name}.png` (boxes or timeline, with the expected answer) and
+    `results.json` (pixels rounded to 0.01, seconds and IoU to 0.001).
 
     Returns:
-        One `{"name", "question", "answer", "boxes", "spans", "drawing"}` dict per example.
+        One `{"name", "question", "answer", "boxes", "spans", "expected", "iou", "drawing"}` dict per example
+        (`expected` and `iou` are None when the manifest gives no expected answer).
     """
     examples = load_manifest(manifest)
     output_dir = Path(output_dir)
@@ -90,15 +131,36 @@ def run_demo(
     for example in examples:
         request = GroundingRequest(example.question, image=example.image, video=example.video, audio=example.audio)
         answer: GroundingAnswer = grounder.ground_batch([request], options)[0]
+        iou = answer_iou(example, answer)
+        expected_label = "expected" if iou is None else f"expected ({verdict(iou)})"
         if example.video is not None:
-            picture = draw_timeline(example.video, answer.spans, duration=answer.video_duration)
+            picture = draw_timeline(example.video, answer.spans, duration=answer.video_duration,
+                                    expected=example.expected, expected_label=expected_label)
         else:
-            picture = draw_boxes(example.image, answer.boxes)
+            short_side = min(answer.image_size) if answer.image_size else MIN_PICTURE_SIDE
+            picture = draw_boxes(example.image, answer.boxes, expected=example.expected, expected_label=expected_label,
+                                 scale=max(1, math.ceil(MIN_PICTURE_SIDE / short_side)))
         drawing = output_dir / f"{example.name}.png"
         picture.save(drawing)
-        results.append({"name": example.name, "question": example.question, **answer.to_dict(), "drawing": str(drawing)})
+        results.append({
+            "name": example.name,
+            "question": example.question,
+            **answer.to_dict(rounded=True),
+            "expected": list(example.expected) if example.expected is not None else None,
+            "iou": round(iou, 3) if iou is not None else None,
+            "drawing": str(drawing),
+        })
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results
 
 
-__all__ = ["DEFAULT_MANIFEST", "DEMO_MEDIA_DIR", "DemoExample", "load_manifest", "run_demo"]
+__all__ = [
+    "DEFAULT_MANIFEST",
+    "DEMO_MEDIA_DIR",
+    "HIT_IOU",
+    "DemoExample",
+    "answer_iou",
+    "load_manifest",
+    "run_demo",
+    "verdict",
+]

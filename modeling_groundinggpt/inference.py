@@ -31,11 +31,12 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, TextIterato
 
 import modeling_groundinggpt.processing  # noqa: F401  (registers the processor with AutoProcessor)
 
+from .processing.chat_template import SEPARATOR
 from .processing.grounding import GroundedBox, GroundedSpan, parse_grounding
 
 
 # The original conversation separator: the model ends each answer with it.
-STOP_STRING = "###"
+STOP_STRING = SEPARATOR
 ImageInput = str | os.PathLike | PIL.Image.Image | np.ndarray
 VideoInput = str | os.PathLike | np.ndarray | list
 AudioInput = str | os.PathLike | np.ndarray
@@ -75,9 +76,15 @@ class GroundingAnswer:
     image_size: tuple[int, int] | None = None
     video_duration: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object printed by `groundinggpt ground/video --json`: `{"answer", "boxes", "spans"}`."""
-        return {"answer": self.answer, "boxes": self.boxes, "spans": self.spans}
+    def to_dict(self, rounded: bool = False) -> dict[str, Any]:
+        """`{"answer", "boxes", "spans"}`; `rounded` rounds pixels to 0.01 and seconds to 0.001, as in the JSON
+        printed by `groundinggpt ground/video --json` and the demo's `results.json`."""
+        def values(numbers: list[float], decimals: int) -> list[float]:
+            return [round(value, decimals) for value in numbers] if rounded else list(numbers)
+
+        boxes = [{"phrase": item["phrase"], "box": values(item["box"], 2)} for item in self.boxes]
+        spans = [{"phrase": item["phrase"], "span": values(item["span"], 3)} for item in self.spans]
+        return {"answer": self.answer, "boxes": boxes, "spans": spans}
 
 
 def _media_item(kind: str, media: Any) -> dict[str, Any]:
@@ -164,6 +171,11 @@ class GroundingGPT:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype, device_map=device_map).eval()
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
+
+    @property
+    def evaluation_prompts(self) -> dict[str, str]:
+        """The checkpoint's own `groundinggpt eval` prompts by task name (its processor's `evaluation_prompts`)."""
+        return dict(getattr(self.processor, "evaluation_prompts", None) or {})
 
     def generation_kwargs(self, prompt_length: int, options: GenerationOptions) -> dict[str, Any]:
         """The `generate` keyword arguments for a prompt of `prompt_length` tokens: stop at `###`, greedy or

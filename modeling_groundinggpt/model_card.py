@@ -18,12 +18,23 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from .remote_code import add_remote_code
 
 
-# Benchmark metadata of each evaluation task: (task_type, task_name, default dataset, known dataset prefixes).
-_TASK_METADATA: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "refcoco": ("image-text-to-text", "Referring expression comprehension", "refcoco", ("refcoco", "refcoco+", "refcocog")),
-    "charades": ("video-text-to-text", "Temporal video grounding", "charades-sta", ()),
-    "sound": ("image-text-to-text", "Sound source localization", "vggss", ()),
+# Evaluation task -> (task_type, task_name) of the model-index.
+_TASK_METADATA: dict[str, tuple[str, str]] = {
+    "refcoco": ("image-text-to-text", "Referring expression comprehension"),
+    "charades": ("video-text-to-text", "Temporal video grounding"),
+    "sound": ("image-text-to-text", "Sound source localization"),
 }
+# A summary row's `source` (recorded by the annotation converters) -> (dataset type, dataset name). Rows without
+# a known source are custom data: no public benchmark is named for them.
+_SOURCES: dict[str | None, tuple[str, str]] = {
+    "refcoco": ("refcoco", "RefCOCO"),
+    "refcoco+": ("refcoco+", "RefCOCO+"),
+    "refcocog": ("refcocog", "RefCOCOg"),
+    "charades-sta": ("charades-sta", "Charades-STA"),
+    "vggss": ("vggss", "VGG-SS"),
+    "synthetic": ("synthetic", "GroundingGPT synthetic world (modeling_groundinggpt.synthetic)"),
+}
+_CUSTOM = ("custom", "custom data (no benchmark source recorded)")
 _METRIC_TYPES = {"Acc@0.5": "accuracy", "mIoU": "mean_iou"}
 
 CITATION = """@inproceedings{li2024groundinggpt,
@@ -35,16 +46,19 @@ CITATION = """@inproceedings{li2024groundinggpt,
 }"""
 
 
-def _dataset_and_split(task: str, split: str) -> tuple[str, str]:
-    _, _, default_dataset, prefixes = _TASK_METADATA[task]
-    prefix, _, rest = split.rpartition("_")
-    if prefix in prefixes:
-        return prefix, rest
-    return default_dataset, split
+def _dataset_and_split(source: str | None, split: str) -> tuple[str, str, str]:
+    """(dataset type, dataset name, split) of a summary row; the refer converter's `refcoco+_testA` is split `testA`."""
+    dataset_type, dataset_name = _SOURCES.get(source, _CUSTOM)
+    if source in _SOURCES and split.startswith(f"{source}_"):
+        split = split[len(source) + 1 :]
+    return dataset_type, dataset_name, split
 
 
 def eval_results_from_summaries(summaries: Sequence[dict[str, Any]]) -> list[EvalResult]:
     """One `EvalResult` per (split, metric) of `groundinggpt eval` summaries (`{task}_summary.json`).
+
+    Each result names the dataset its split's samples came from (the summary row's `source`): a public benchmark
+    only for samples of that benchmark's converter, the synthetic world as such, anything else as custom data.
 
     Raises:
         ValueError: a summary is not an evaluation summary of a known task.
@@ -53,19 +67,19 @@ def eval_results_from_summaries(summaries: Sequence[dict[str, Any]]) -> list[Eva
     for summary in summaries:
         try:
             task = summary["task"]
-            task_type, task_name, _, _ = _TASK_METADATA[task]
-            rows = [(row["split"], row["metrics"]) for row in summary["results"]]
-        except (KeyError, TypeError) as error:
+            task_type, task_name = _TASK_METADATA[task]
+            rows = [(row["split"], row.get("source"), row["metrics"]) for row in summary["results"]]
+        except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"Not a `groundinggpt eval` summary (missing or unknown {error}).") from None
-        for split, metrics in rows:
-            dataset, dataset_split = _dataset_and_split(task, split)
+        for split, source, metrics in rows:
+            dataset_type, dataset_name, dataset_split = _dataset_and_split(source, split)
             for metric_name, value in metrics.items():
                 results.append(
                     EvalResult(
                         task_type=task_type,
                         task_name=task_name,
-                        dataset_type=dataset,
-                        dataset_name=dataset,
+                        dataset_type=dataset_type,
+                        dataset_name=dataset_name,
                         dataset_split=dataset_split,
                         metric_type=_METRIC_TYPES.get(metric_name, "recall"),
                         metric_name=metric_name,
@@ -78,12 +92,32 @@ def eval_results_from_summaries(summaries: Sequence[dict[str, Any]]) -> list[Eva
 def _results_table(results: Sequence[EvalResult]) -> str:
     if not results:
         return "No evaluation results were attached to this card; see the `groundinggpt eval` commands below."
-    lines = ["| dataset | split | metric | value |", "|---|---|---|---:|"]
+    lines = ["| task | dataset | split | metric | value |", "|---|---|---|---|---:|"]
     lines += [
-        f"| {result.dataset_name} | {result.dataset_split} | {result.metric_name} | {result.metric_value:.2f} |"
+        f"| {result.task_name} | {result.dataset_name} | {result.dataset_split} | {result.metric_name} | "
+        f"{result.metric_value:.2f} |"
         for result in results
     ]
     return "\n".join(lines)
+
+
+_PROMPT_SOURCES = {
+    "argument": "chosen for the run",
+    "checkpoint": "the checkpoint's own",
+    "package default": "the package's default",
+}
+
+
+def _prompts(summaries: Sequence[dict[str, Any]]) -> str:
+    """The prompt of each summary, with where it came from."""
+    lines = [
+        f"- {_TASK_METADATA[summary['task']][1]}: `{summary['prompt']}`"
+        + (f" ({_PROMPT_SOURCES.get(summary['prompt_source'], summary['prompt_source'])})"
+           if summary.get("prompt_source") else "")
+        for summary in summaries
+        if summary.get("prompt")
+    ]
+    return "Prompts (`{expression}` / `{query}` is the sample's text):\n\n" + "\n".join(lines) if lines else ""
 
 
 def build_model_card(
@@ -163,13 +197,22 @@ model = AutoModelForImageTextToText.from_pretrained("{repo_id}")
 processor = AutoProcessor.from_pretrained("{repo_id}")
 messages = [{{"role": "user", "content": [{{"type": "image", "path": "image.jpg"}}, {{"type": "text", "text": "Where is the dog?"}}]}}]
 inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
-output = model.generate(**inputs, max_new_tokens=128, stop_strings=["###"], tokenizer=processor.tokenizer)
+output = model.generate(**inputs, max_new_tokens=128)  # stops after the answer's `###` separator
 print(processor.post_process_image_text_to_text(output[:, inputs["input_ids"].shape[1]:]))
+
+from transformers import pipeline
+
+pipe = pipeline("image-text-to-text", model="{repo_id}")
+print(pipe(text=messages, max_new_tokens=128, return_full_text=False)[0]["generated_text"])
 ```
 
 ## Evaluation
 
 {_results_table(results)}
+
+Each result names the data it was measured on.
+
+{_prompts(summaries)}
 
 Reproduce with `groundinggpt eval refcoco|charades|sound --model {repo_id} ...` (see the package documentation).
 
@@ -208,6 +251,7 @@ def export_model(
     remote_code: bool = False,
     card_kwargs: dict[str, Any] | None = None,
     api: HfApi | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write `README.md` (the model card) into a saved model folder and optionally upload the folder.
 
@@ -221,19 +265,27 @@ def export_model(
             `trust_remote_code=True` without this package.
         card_kwargs: extra `build_model_card` arguments (license, base_model, datasets, tags).
         api: the `HfApi` client to use (a default one, with the stored token, otherwise).
+        overwrite: replace an existing README.md.
 
     Returns:
         The path of the written README.md.
+
+    Raises:
+        FileExistsError: the folder already has a README.md and `overwrite` is False (nothing is written).
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a saved model folder (no config.json).")
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ValueError(f"The repo id must look like ORG/NAME, got {repo_id!r}.")
+    readme = folder / "README.md"
+    if readme.exists() and not overwrite:
+        raise FileExistsError(
+            f"{readme} already exists; pass overwrite=True (`groundinggpt export --overwrite`) to replace it."
+        )
+    card = build_model_card(repo_id, summaries, **(card_kwargs or {}))
     if remote_code:
         add_remote_code(folder)
-    card = build_model_card(repo_id, summaries, **(card_kwargs or {}))
-    readme = folder / "README.md"
     card.save(readme)
     if push:
         api = api or HfApi()

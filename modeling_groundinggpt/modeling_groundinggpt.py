@@ -18,6 +18,7 @@ from .compat import (
     slice_logits_to_keep,
 )
 from .configuration_groundinggpt import GroundingGPTConfig
+from .generation_groundinggpt import SeparatorStoppingCriteria
 from .modeling_imagebind_audio import ImageBindAudioAttention, ImageBindAudioEncoder
 
 
@@ -311,7 +312,10 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
 
 
 class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, GenerationMixin):
-    """GroundingGPT with the language-model head; `generate` encodes media once, in the prefill step."""
+    """
+    GroundingGPT with the language-model head; `generate` encodes media once, in the prefill step, and stops after
+    the answer separator `###` as the checkpoint's generation config says (see `generation_groundinggpt`).
+    """
 
     def __init__(self, config: GroundingGPTConfig):
         super().__init__(config)
@@ -375,6 +379,15 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
             expand_size, is_encoder_decoder, input_ids, **model_kwargs
         )
         return input_ids, {**model_kwargs, **media}
+
+    def _get_stopping_criteria(self, generation_config, stopping_criteria, *args, **kwargs):
+        """The default criteria, plus the separator's token sequence where it is several tokens
+        (`generation_config.separator_token_ids`), which `eos_token_id` cannot express."""
+        criteria = super()._get_stopping_criteria(generation_config, stopping_criteria, *args, **kwargs)
+        sequences = getattr(generation_config, "separator_token_ids", None)
+        if sequences:
+            criteria.append(SeparatorStoppingCriteria(sequences))
+        return criteria
 
     @can_return_tuple
     def forward(

@@ -12,6 +12,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _MODEL_SOURCES = (
     "compat.py",
     "configuration_groundinggpt.py",
+    "generation_groundinggpt.py",
     "modeling_groundinggpt.py",
     "modeling_imagebind_audio.py",
 )

@@ -7,6 +7,11 @@ then videos, then images. The processor expands the markers into the `<x_start>`
 Several text items of one message are joined with a space. A first `system` message replaces the system prompt.
 """
 
+SEPARATOR = "###"
+"""Ends the system prompt and every turn; the model ends each answer with it, which is where generation stops."""
+GENERATION_PROMPT = "Assistant:"
+"""Opens the assistant's turn (after a separator); the answer follows it."""
+
 DEFAULT_SYSTEM_PROMPT = (
     "A chat between a curious human and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the human's questions."
@@ -49,4 +54,4 @@ CHAT_TEMPLATE = r"""
 {%- endif -%}
 """.strip().replace("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT)
 
-__all__ = ["CHAT_TEMPLATE", "DEFAULT_SYSTEM_PROMPT"]
+__all__ = ["CHAT_TEMPLATE", "DEFAULT_SYSTEM_PROMPT", "GENERATION_PROMPT", "SEPARATOR"]

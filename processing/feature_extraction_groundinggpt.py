@@ -122,10 +122,18 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
         mean: float = -4.268,
         std: float = 9.138,
         padding_value: float = 0.0,
+        padding_side: str = "left",
         **kwargs,
     ):
         kwargs.pop("feature_size", None)  # always num_mel_bins
-        super().__init__(feature_size=num_mel_bins, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        # The clips are never padded; the side is the tokenizer's, which batch collation (e.g. pipelines) pads with.
+        super().__init__(
+            feature_size=num_mel_bins,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            padding_side=padding_side,
+            **kwargs,
+        )
         self.num_mel_bins = num_mel_bins
         self.target_length = target_length
         self.clip_duration = clip_duration

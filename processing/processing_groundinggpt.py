@@ -9,7 +9,7 @@ from transformers.processing_utils import ProcessingKwargs, Unpack
 from transformers.tokenization_utils_base import PreTokenizedInput, TextInput
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from .chat_template import CHAT_TEMPLATE
+from .chat_template import CHAT_TEMPLATE, GENERATION_PROMPT, SEPARATOR
 from .compat import ProcessorMixin, processor_default_kwargs
 from .feature_extraction_groundinggpt import GroundingGPTFeatureExtractor, flatten_audio
 from .grounding import GroundingResult, format_box, format_span, post_process_grounding
@@ -43,6 +43,9 @@ class GroundingGPTProcessor(ProcessorMixin):
         num_image_tokens (`int`, defaults to 576): `<im_patch>` tokens per image (CLIP patches).
         num_video_tokens (`int`, defaults to 64): `<vi_patch>` tokens per video (video Q-Former queries).
         num_audio_tokens (`int`, defaults to 8): `<so_patch>` tokens per audio (audio Q-Former queries).
+        evaluation_prompts (`dict[str, str]`, *optional*): the checkpoint's own question templates for the
+            `groundinggpt eval` tasks, by task name (`refcoco`, `charades`, `sound`), e.g. the questions the model
+            was trained on; saved in `processor_config.json`. Tasks without one use the package's defaults.
 
     Media metadata (original image sizes, video durations and frame timestamps) are not model inputs, so they are
     returned only with `return_metadata=True`; pop them before calling the model:
@@ -88,11 +91,18 @@ class GroundingGPTProcessor(ProcessorMixin):
         num_image_tokens: int = 576,
         num_video_tokens: int = 64,
         num_audio_tokens: int = 8,
+        evaluation_prompts: dict[str, str] | None = None,
         **kwargs,
     ):
         self.num_image_tokens = num_image_tokens
         self.num_video_tokens = num_video_tokens
         self.num_audio_tokens = num_audio_tokens
+        prompts = dict(evaluation_prompts or {})
+        if not all(isinstance(task, str) and isinstance(prompt, str) and prompt for task, prompt in prompts.items()):
+            raise ValueError(
+                f"evaluation_prompts must map task names to non-empty strings, got {evaluation_prompts!r}."
+            )
+        self.evaluation_prompts = prompts
         super().__init__(
             image_processor,
             video_processor,
@@ -296,16 +306,35 @@ class GroundingGPTProcessor(ProcessorMixin):
     def post_process_image_text_to_text(
         self, generated_outputs: Any, skip_special_tokens: bool = True, **kwargs
     ) -> list[str]:
-        """Decode generated ids (new tokens only) like the original cli: strip, and cut at the `###` separator.
+        """Decode generated ids to the answers: the text up to the `###` separator that ends an answer, stripped.
+
+        A row of new tokens only (`output[:, inputs["input_ids"].shape[1]:]`) gives its text up to the first
+        separator, as the original cli. A row that starts with the prompt (with `<s>`, after any left padding), as
+        the `image-text-to-text` pipeline passes whole `generate` outputs and their prompts, gives what follows its
+        last `###Assistant:` up to the next separator: the answer, and for the prompt itself the empty text (or the
+        prefilled start of the answer), which is what the pipeline removes from the answer's front.
 
         Args:
-            generated_outputs: `(batch, new_tokens)` ids, e.g. `output[:, inputs["input_ids"].shape[1]:]`.
+            generated_outputs: `(batch, tokens)` ids, e.g. `output[:, inputs["input_ids"].shape[1]:]` or `output`.
 
         Returns:
             One string per row.
         """
-        texts = self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
-        return [text.split("###")[0].strip() for text in texts]
+        tolist = getattr(generated_outputs, "tolist", None)
+        rows = tolist() if tolist is not None else [list(row) for row in generated_outputs]
+        texts = self.tokenizer.batch_decode(rows, skip_special_tokens=skip_special_tokens, **kwargs)
+        answers = []
+        for row, text in zip(rows, texts):
+            if self._starts_with_prompt(row):
+                text = text.rpartition(SEPARATOR + GENERATION_PROMPT)[2]
+            answers.append(text.split(SEPARATOR)[0].strip())
+        return answers
+
+    def _starts_with_prompt(self, ids: Sequence[int]) -> bool:
+        """Whether a row of ids, left padding aside, starts with `<s>` (the tokenizer puts it before every prompt)."""
+        pad_token_id = self.tokenizer.pad_token_id
+        first = next((token_id for token_id in ids if token_id != pad_token_id), None)
+        return first is not None and first == self.tokenizer.bos_token_id
 
     def format_box(self, box_xyxy_pixels: Sequence[float], image_size: Sequence[int]) -> str:
         """Pixel box `(x1, y1, x2, y2)` of an image of size `(width, height)` -> `"[0.125, 0.350, 0.500, 0.725]"`,

@@ -166,6 +166,50 @@ def test_demo_runs_the_default_model_on_the_manifest(converted_dir, monkeypatch,
         assert f"-> {tmp_path / 'demo' / name}.png" in out
 
 
+def _decimals(value: float) -> int:
+    return len(repr(value).partition(".")[2])
+
+
+def test_demo_shows_the_expected_answers_and_scores_them(converted_dir, monkeypatch, capsys, tmp_path):
+    """A hit and two misses, with the expected box/span drawn and the IoU printed; results.json is rounded."""
+    answers = {"image": "The red box[0.333, 0.300, 0.500, 0.700].", "video": "It happens at {0.33, 0.77}.",
+               "sound": "The box[0.600, 0.300, 0.900, 0.700]."}
+    script_generation(monkeypatch, lambda prompt: answers[next(name for name in answers if name in prompt)])
+    (tmp_path / "media").mkdir()
+    manifest = json.loads(write_manifest(tmp_path / "media").read_text())
+    questions = {"image": "Where is the red box (image)?", "video": "When does it move (video)?",
+                 "sound": "What makes the sound?"}
+    expected = {"image": [26.64, 8.0, 40.0, 40.0], "video": [1.8, 2.0], "sound": [2.0, 4.0, 30.0, 44.0]}
+    for example in manifest["examples"]:
+        example.update(question=questions[example["name"]], expected=expected[example["name"]])
+    (tmp_path / "media" / "manifest.json").write_text(json.dumps(manifest))
+    code, out, _ = run(["demo", "--manifest", tmp_path / "media" / "manifest.json", "--output-dir", tmp_path / "demo",
+                        "--model", converted_dir, *FAST], capsys)
+    assert code == 0
+    assert "expected [26.64, 8.0, 40.0, 40.0] px: IoU 1.00, a hit" in out
+    assert "expected [1.8, 2.0] s: IoU 0.00, a miss" in out
+    assert "expected [2.0, 4.0, 30.0, 44.0] px: IoU 0.00, a miss" in out
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert [result["iou"] for result in results] == [1.0, 0.0, 0.0]
+    assert results[0]["boxes"][0]["box"] == [26.64, 8.0, 40.0, 40.0]
+    numbers = [v for r in results for item in r["boxes"] + r["spans"] for v in item.get("box", item.get("span"))]
+    assert numbers and all(_decimals(value) <= 3 for value in numbers)
+    # The expected sound box (2, 4)-(30, 44), drawn enlarged 7x (80 x 48 -> 560 x 336), in light and dark dashes.
+    picture = np.asarray(Image.open(tmp_path / "demo" / "sound.png"))
+    assert picture.shape[:2] == (336, 560)
+    edge = picture[4 * 7, 2 * 7 : 30 * 7]
+    assert (edge == 0).all(axis=-1).sum() > 50 and (edge == 255).all(axis=-1).sum() > 50
+
+
+def test_demo_manifest_with_a_malformed_expected_answer(capsys, tmp_path):
+    (tmp_path / "media").mkdir()
+    manifest = json.loads(write_manifest(tmp_path / "media").read_text())
+    manifest["examples"][1]["expected"] = [1.0, 2.0, 3.0, 4.0]  # a box for a video
+    (tmp_path / "media" / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run(["demo", "--manifest", tmp_path / "media" / "manifest.json"], capsys)
+    assert_one_line_error(code, err, "`expected` of example 'video' must be a span [start, end] in seconds")
+
+
 def test_without_model_and_demo_model_the_message_asks_for_model(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(modeling_groundinggpt, "DEMO_MODEL", str(tmp_path / "not-installed"))
     code, _, err = run(["ground", IMAGE, "Where?"], capsys)
@@ -188,9 +232,10 @@ def test_eval_refcoco_batched_resumable(converted_dir, monkeypatch, capsys, tmp_
     assert code == 0
     summary = json.loads((tmp_path / "out" / "refcoco_summary.json").read_text())
     assert summary["results"] == [
-        {"split": "refcoco_val", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}},
-        {"split": "refcoco_testA", "num_samples": 1, "metrics": {"Acc@0.5": 0.0}},
+        {"split": "refcoco_val", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}, "source": None},
+        {"split": "refcoco_testA", "num_samples": 1, "metrics": {"Acc@0.5": 0.0}, "source": None},
     ]
+    assert summary["prompt_source"] == "argument"
     assert "refcoco_val" in out and "50.00" in out
     records = [json.loads(line) for line in (tmp_path / "out" / "refcoco_predictions.jsonl").read_text().splitlines()]
     assert records[0]["question"] == "Locate left thing." and records[0]["prediction"] == [0.0, 0.0, 40.0, 48.0]
@@ -230,7 +275,8 @@ def test_convert_annotations_then_export_with_push(converted_dir, monkeypatch, c
                         "--output", tmp_path / "charades.jsonl"], capsys)
     assert code == 0 and "Wrote 1 charades samples" in out
     assert json.loads((tmp_path / "charades.jsonl").read_text()) == {
-        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0, "split": "test"}
+        "id": "AB12_1", "video": "AB12.mp4", "query": "a person sits", "span": [0.0, 5.5], "duration": 12.0,
+        "split": "test", "source": "charades-sta"}
 
     calls = []
 
@@ -256,6 +302,15 @@ def test_convert_annotations_then_export_with_push(converted_dir, monkeypatch, c
 
     card = ModelCard.load(folder / "README.md")
     assert card.data.eval_results[0].metric_value == 100.0 and card.data.datasets == ["zwli/GroundingGPT"]
+    assert card.data.eval_results[0].dataset_type == "custom"  # a hand-written summary names no benchmark
+
+    # The card is there now: a second export refuses to replace it, unless asked to.
+    calls.clear()
+    code, _, err = run(["export", folder, "--repo-id", "me/tiny", "--push", "--eval-results", summary], capsys)
+    assert_one_line_error(code, err, "README.md already exists")
+    assert calls == [] and ModelCard.load(folder / "README.md").data.eval_results[0].dataset_type == "custom"
+    assert run(["export", folder, "--repo-id", "me/tiny", "--overwrite"], capsys)[0] == 0
+    assert ModelCard.load(folder / "README.md").data.eval_results is None
 
 
 def _bad_inputs(tmp_path):

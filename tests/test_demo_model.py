@@ -10,9 +10,17 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import modeling_groundinggpt
 from modeling_groundinggpt.cli import main as cli_main
 from modeling_groundinggpt.evaluation import TASKS as EVAL_TASKS
-from modeling_groundinggpt.evaluation import evaluate
+from modeling_groundinggpt.evaluation import evaluate, write_samples
 from modeling_groundinggpt.inference import GroundingGPT
-from modeling_groundinggpt.synthetic import EVAL_PROMPTS, EVAL_TASK_NAMES, TASKS, generate_dataset, to_eval_samples
+from modeling_groundinggpt.processing import GroundingGPTProcessor
+from modeling_groundinggpt.synthetic import (
+    CHECKPOINT_EVAL_PROMPTS,
+    EVAL_PROMPTS,
+    EVAL_TASK_NAMES,
+    TASKS,
+    generate_dataset,
+    to_eval_samples,
+)
 
 DEMO = Path(modeling_groundinggpt.DEMO_MODEL)
 # The issue's thresholds on 200 samples, minus a margin for the noise of 30 samples (about 2 standard errors).
@@ -33,6 +41,9 @@ def test_demo_model_is_small_complete_and_loads_offline():
     assert card.data.library_name == "transformers" and card.data.pipeline_tag == "image-text-to-text"
     assert "is **not** GroundingGPT-7B" in card.text
     assert card.data.eval_results  # the measured numbers are in the card's model-index
+    # ... measured on the synthetic world, and named so: never as RefCOCO, Charades-STA or VGG-SS results
+    assert {result.dataset_type for result in card.data.eval_results} == {"synthetic"}
+    assert all("synthetic world" in result.dataset_name for result in card.data.eval_results)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +66,46 @@ def test_demo_model_grounds_fresh_samples(task, fresh_samples, tmp_path):
     assert score >= threshold - MARGIN, f"{task}: {metric} {score:.1f} < {threshold - MARGIN}"
 
 
+def test_the_demo_checkpoint_carries_its_evaluation_prompts(tmp_path):
+    processor = AutoProcessor.from_pretrained(DEMO)
+    assert processor.evaluation_prompts == CHECKPOINT_EVAL_PROMPTS
+    assert processor.evaluation_prompts["refcoco"] == EVAL_PROMPTS["image"] == "Where is the {expression} box?"
+    processor.evaluation_prompts = {"refcoco": "Find {expression}."}
+    processor.save_pretrained(tmp_path)
+    assert AutoProcessor.from_pretrained(tmp_path).evaluation_prompts == {"refcoco": "Find {expression}."}
+    with pytest.raises(ValueError, match="evaluation_prompts"):
+        GroundingGPTProcessor(processor.image_processor, processor.video_processor, processor.feature_extractor,
+                              processor.tokenizer, evaluation_prompts={"refcoco": 3})
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_eval_command_asks_the_demo_model_its_own_questions(task, fresh_samples, tmp_path, capsys):
+    """Synthetic samples in the benchmark formats, `groundinggpt eval` with the default (demo) model and no
+    --prompt: the checkpoint's prompts are used, and the model scores."""
+    root, samples = fresh_samples
+    annotations = write_samples(samples[task], tmp_path / f"{task}.jsonl")
+    output = tmp_path / "out"
+    argv = ["eval", EVAL_TASK_NAMES[task], "--annotations", annotations, "--media-root", root,
+            "--output-dir", output, "--limit", "4", "--batch-size", "4", "--no-progress"]
+    assert cli_main([str(arg) for arg in argv]) == 0
+    assert f"Prompt (checkpoint): {EVAL_PROMPTS[task]}" in capsys.readouterr().err
+    summary = json.loads((output / f"{EVAL_TASK_NAMES[task]}_summary.json").read_text())
+    assert summary["prompt_source"] == "checkpoint" and summary["num_samples"] == 4
+    (row,) = summary["results"]
+    assert row["source"] == "synthetic"
+    assert next(iter(row["metrics"].values())) > 0
+
+
 def test_demo_command_answers_the_bundled_examples(tmp_path, capsys):
     assert cli_main(["demo", "--output-dir", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     manifest = json.loads((DEMO.parent / "demo_media" / "manifest.json").read_text())["examples"]
     assert [result["name"] for result in results] == [example["name"] for example in manifest]
-    for result in results:
+    for result, example in zip(results, manifest):
         assert Path(result["drawing"]).is_file()
         assert result["boxes"] or result["spans"], result
+        assert result["expected"] == example["expected"] and 0.0 <= result["iou"] <= 1.0
+    assert capsys.readouterr().out.count(": IoU ") == len(manifest)
 
 
 @pytest.mark.parametrize("name", ["image", "video", "sound"])

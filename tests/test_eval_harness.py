@@ -20,6 +20,7 @@ from modeling_groundinggpt.evaluation import (
     evaluate,
     format_table,
     load_samples,
+    resolve_prompt,
     write_samples,
 )
 from modeling_groundinggpt.evaluation.formats import RefSample, SoundSample, TemporalSample
@@ -141,6 +142,42 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
                  progress=False)
 
 
+def test_summary_names_each_splits_data_source_and_where_the_prompt_came_from(tmp_path):
+    box = [10.0, 10.0, 50.0, 40.0]
+    samples = [
+        RefSample("a", "img.png", "thing 0", box, split="refcoco_val", source="refcoco"),
+        RefSample("b", "img.png", "thing 1", box, split="mine"),
+        RefSample("c", "img.png", "thing 2", box, split="mixed", source="refcoco"),
+        RefSample("d", "img.png", "thing 3", box, split="mixed", source="synthetic"),
+    ]
+    samples = load_samples("refcoco", write_samples(samples, tmp_path / "ref.jsonl"))
+
+    class CheckpointGrounder(ScriptedGrounder):
+        evaluation_prompts = {"refcoco": "Point at {expression}"}
+
+    answers = {f"Point at thing {i}": answer for i, answer in enumerate(REF_ANSWERS.values())}
+    summary = evaluate(TASKS["refcoco"], samples, CheckpointGrounder(answers), tmp_path / "out", tmp_path,
+                       progress=False)
+    assert (summary["prompt"], summary["prompt_source"]) == ("Point at {expression}", "checkpoint")
+    assert {row["split"]: row["source"] for row in summary["results"]} == {"refcoco_val": "refcoco", "mine": None,
+                                                                          "mixed": None}
+    assert resolve_prompt(TASKS["refcoco"], CheckpointGrounder({}), "Find {expression}") == ("Find {expression}",
+                                                                                            "argument")
+    assert resolve_prompt(TASKS["refcoco"], ScriptedGrounder({})) == (TASKS["refcoco"].default_prompt,
+                                                                      "package default")
+    CheckpointGrounder.evaluation_prompts = {"refcoco": "no placeholder"}
+    with pytest.raises(ValueError, match=r"\{expression\}"):
+        resolve_prompt(TASKS["refcoco"], CheckpointGrounder({}))
+
+
+def test_rec_default_is_the_prompt_the_author_tested_refcoco_with():
+    # lzw-lzw/GroundingGPT issue #11, with the expression in place of <obj>
+    sample = RefSample("a", "img.png", "the man on the left", [0.0, 0.0, 1.0, 1.0])
+    assert TASKS["refcoco"].question(sample, TASKS["refcoco"].default_prompt) == (
+        "Can you describe the region that corresponds to the man on the left in this image?"
+    )
+
+
 def test_charades_metrics_match_independent_recomputation(tmp_path):
     spans = {"q0": [1.0, 5.0], "q1": [2.0, 6.0], "q2": [0.0, 3.0], "q3": [10.0, 20.0]}
     predictions = {"q0": [1.0, 5.0], "q1": [3.0, 7.0], "q2": [2.0, 8.0], "q3": None}  # IoU 1, 0.6, 1/8, 0
@@ -182,7 +219,7 @@ def test_sound_counts_the_best_of_several_target_boxes(tmp_path):
             return answers[: len(requests)]
 
     summary = evaluate(TASKS["sound"], loaded, ByOrder({}), tmp_path / "out", tmp_path, progress=False)
-    assert summary["results"] == [{"split": "test", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}}]
+    assert summary["results"] == [{"split": "test", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}, "source": None}]
 
 
 @pytest.mark.parametrize(
@@ -219,11 +256,13 @@ def test_convert_refer_release(tmp_path):
     }
     (tmp_path / "instances.json").write_text(json.dumps(instances))
     samples = convert_refer(tmp_path / "refs(unc).p", tmp_path / "instances.json", "refcoco+")
+    image = "COCO_train2014_000000000073.jpg"
     assert samples == [
-        RefSample("refcoco+_val_11", "COCO_train2014_000000000073.jpg", "man on the left", [10, 20, 40, 60], "refcoco+_val"),
-        RefSample("refcoco+_val_12", "COCO_train2014_000000000073.jpg", "left guy", [10, 20, 40, 60], "refcoco+_val"),
-        RefSample("refcoco+_testA_14", "COCO_train2014_000000000073.jpg", "cat", [0, 0, 5, 5], "refcoco+_testA"),
+        RefSample("refcoco+_val_11", image, "man on the left", [10, 20, 40, 60], "refcoco+_val", "refcoco+"),
+        RefSample("refcoco+_val_12", image, "left guy", [10, 20, 40, 60], "refcoco+_val", "refcoco+"),
+        RefSample("refcoco+_testA_14", image, "cat", [0, 0, 5, 5], "refcoco+_testA", "refcoco+"),
     ]
+    assert load_samples("refcoco", write_samples(samples, tmp_path / "rec.jsonl")) == samples  # the file keeps it
     assert [s.id for s in convert_refer(tmp_path / "refs(unc).p", tmp_path / "instances.json", "refcoco", ("testA",))] \
         == ["refcoco_testA_14"]
 
@@ -240,8 +279,8 @@ def test_convert_charades_release(tmp_path):
     (tmp_path / "Charades_v1_test.csv").write_text("id,subject,scene,length\n3MSZA,s,Kitchen,30.96\nAB12,t,Hall,12.0\n")
     samples = convert_charades(tmp_path / "charades_sta_test.txt", tmp_path / "Charades_v1_test.csv")
     assert samples == [
-        TemporalSample("3MSZA_1", "3MSZA.mp4", "person turn a light on", [24.3, 30.4], 30.96),
-        TemporalSample("AB12_2", "AB12.mp4", "a person sits", [0.0, 5.5], 12.0),
+        TemporalSample("3MSZA_1", "3MSZA.mp4", "person turn a light on", [24.3, 30.4], 30.96, source="charades-sta"),
+        TemporalSample("AB12_2", "AB12.mp4", "a person sits", [0.0, 5.5], 12.0, source="charades-sta"),
     ]
     (tmp_path / "bad.txt").write_text("3MSZA 24.3 30.4 person\n")
     with pytest.raises(AnnotationFormatError, match=r"bad.txt:1"):
@@ -253,4 +292,5 @@ def test_convert_vggss_release(tmp_path):
     Image.new("RGB", (200, 100)).save(tmp_path / "frames" / "abc_000030.jpg")
     (tmp_path / "vggss.json").write_text(json.dumps([{"file": "abc_000030", "class": "dog", "bbox": [[0.1, 0.2, 0.5, 1.2]]}]))
     samples = convert_vggss(tmp_path / "vggss.json", tmp_path)
-    assert samples == [SoundSample("abc_000030", "frames/abc_000030.jpg", "audio/abc_000030.wav", [[20.0, 20.0, 100.0, 100.0]])]
+    assert samples == [SoundSample("abc_000030", "frames/abc_000030.jpg", "audio/abc_000030.wav",
+                                   [[20.0, 20.0, 100.0, 100.0]], source="vggss")]

@@ -9,14 +9,16 @@ from modeling_groundinggpt.model_card import build_model_card, eval_results_from
 
 
 SUMMARIES = [
-    {"task": "refcoco", "prompt": "p", "model": "m", "num_samples": 3, "results": [
-        {"split": "refcoco_val", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}},
-        {"split": "refcoco+_testA", "num_samples": 1, "metrics": {"Acc@0.5": 100.0}},
+    {"task": "refcoco", "prompt": "p {expression}", "prompt_source": "package default", "model": "m", "num_samples": 3,
+     "results": [
+        {"split": "refcoco_val", "source": "refcoco", "num_samples": 2, "metrics": {"Acc@0.5": 50.0}},
+        {"split": "refcoco+_testA", "source": "refcoco+", "num_samples": 1, "metrics": {"Acc@0.5": 100.0}},
     ]},
     {"task": "charades", "prompt": "p", "model": "m", "num_samples": 4, "results": [
-        {"split": "test", "num_samples": 4, "metrics": {"R@1,IoU=0.5": 25.0, "mIoU": 31.234}},
+        {"split": "test", "source": "charades-sta", "num_samples": 4, "metrics": {"R@1,IoU=0.5": 25.0, "mIoU": 31.234}},
     ]},
 ]
+BENCHMARK_IDS = {"refcoco", "refcoco+", "refcocog", "charades-sta", "vggss"}
 
 
 class FakeHfApi:
@@ -52,7 +54,43 @@ def test_card_metadata_survives_model_card_load(tmp_path):
         ("charades-sta", "test", "mIoU"): 31.23,
     }
     assert "GroundingGPT.from_pretrained(\"me/groundinggpt-test\"" in loaded.text
-    assert "| refcoco+ | testA | Acc@0.5 | 100.00 |" in loaded.text
+    assert "| Referring expression comprehension | RefCOCO+ | testA | Acc@0.5 | 100.00 |" in loaded.text
+    assert "`p {expression}` (the package's default)" in loaded.text
+
+
+def test_synthetic_and_unsourced_results_never_claim_a_benchmark(tmp_path):
+    summaries = [
+        {"task": "refcoco", "prompt": "Where is the {expression} box?", "prompt_source": "checkpoint", "results": [
+            {"split": "image", "source": "synthetic", "num_samples": 200, "metrics": {"Acc@0.5": 89.5}}]},
+        # a hand-written annotation file (no source), even with the refer converter's split names
+        {"task": "refcoco", "prompt": "p", "results": [
+            {"split": "refcoco_val", "num_samples": 5, "metrics": {"Acc@0.5": 60.0}}]},
+        {"task": "sound", "prompt": "p", "results": [
+            {"split": "test", "source": None, "num_samples": 5, "metrics": {"Acc@0.5": 40.0}}]},
+    ]
+    build_model_card("me/x", summaries).save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    datasets = [(r.dataset_type, r.dataset_name, r.dataset_split) for r in loaded.data.eval_results]
+    assert datasets == [
+        ("synthetic", "GroundingGPT synthetic world (modeling_groundinggpt.synthetic)", "image"),
+        ("custom", "custom data (no benchmark source recorded)", "refcoco_val"),
+        ("custom", "custom data (no benchmark source recorded)", "test"),
+    ]
+    assert not {r.dataset_type for r in loaded.data.eval_results} & BENCHMARK_IDS
+    assert "RefCOCO" not in loaded.text.split("## Evaluation")[1].split("Reproduce")[0]
+
+
+def test_export_refuses_to_overwrite_a_readme(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "groundinggpt"}))
+    (folder / "README.md").write_text("my own card")
+    with pytest.raises(FileExistsError, match="README.md already exists.*overwrite"):
+        export_model(folder, "me/x", SUMMARIES, remote_code=True)
+    assert (folder / "README.md").read_text() == "my own card"
+    assert sorted(path.name for path in folder.iterdir()) == ["README.md", "config.json"]  # nothing else written
+    export_model(folder, "me/x", SUMMARIES, overwrite=True)
+    assert ModelCard.load(folder / "README.md").data.eval_results
 
 
 def test_card_without_results_is_valid(tmp_path):

@@ -1,11 +1,13 @@
 """Training through SFTTrainer: a tiny model overfits grounding samples; checkpoints load and resume exactly."""
 
+import json
 import math
+import shutil
 
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 from trl import SFTConfig
 
 from modeling_groundinggpt.training import build_sft_trainer, load_model_and_processor
@@ -102,3 +104,18 @@ def test_resume_gives_the_same_losses(full_run, converted_dir, fixtures_dir, tmp
     assert sorted(resumed) == list(range(1, STEPS + 1))
     for step, loss in resumed.items():
         assert math.isclose(loss, losses[step], rel_tol=1e-5, abs_tol=1e-6), (step, loss, losses[step])
+
+
+def test_saved_checkpoints_stop_at_the_separator(converted_dir, fixtures_dir, tmp_path):
+    """A model whose generation config knows nothing of `###` is saved by the trainer with the stop the model learns."""
+    start = tmp_path / "start"
+    shutil.copytree(converted_dir, start)
+    GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=0).save_pretrained(start)
+    model, processor = load_model_and_processor(start)
+    args = SFTConfig(output_dir=str(tmp_path / "run"), max_steps=1, bf16=False, report_to="none", disable_tqdm=True)
+    trainer = build_sft_trainer(model, processor, args, grounding_dataset(), stage=2, media_root=fixtures_dir / "media")
+    trainer.save_model()
+    saved = json.loads((tmp_path / "run" / "generation_config.json").read_text())
+    hash_id = processor.tokenizer.convert_tokens_to_ids("<0x23>")
+    assert saved["eos_token_id"] == [2] and saved["separator_token_ids"] == [[hash_id] * 3]
+    assert AutoModelForImageTextToText.from_pretrained(tmp_path / "run").generation_config.separator_token_ids

@@ -38,6 +38,7 @@ from modeling_groundinggpt.processing import (
     GroundingGPTProcessor,
     GroundingGPTVideoProcessor,
 )
+from modeling_groundinggpt.synthetic import CHECKPOINT_EVAL_PROMPTS
 
 from .palette_encoder import palette_encoder_sizes
 
@@ -176,6 +177,7 @@ def build_demo_processor(
         num_image_tokens=config.num_image_tokens,
         num_video_tokens=config.num_video_query_tokens,
         num_audio_tokens=config.num_audio_query_tokens,
+        evaluation_prompts=CHECKPOINT_EVAL_PROMPTS,  # the questions it is trained on, for `groundinggpt eval`
     )
 
 

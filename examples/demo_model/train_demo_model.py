@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from modeling_groundinggpt.evaluation import TASKS as EVAL_TASKS
+from modeling_groundinggpt.generation_groundinggpt import stop_at_separator
 from modeling_groundinggpt.evaluation import evaluate, format_table
 from modeling_groundinggpt.inference import GroundingGPT
 from modeling_groundinggpt.model_card import build_model_card
+from modeling_groundinggpt.processing.chat_template import SEPARATOR
 from modeling_groundinggpt.synthetic import (
     EVAL_PROMPTS,
     EVAL_TASK_NAMES,
@@ -95,6 +97,7 @@ def initial_checkpoint(folder: Path, seed: int) -> Path:
     config = demo_config(tokenizer)
     model = init_demo_model(config, tokenizer, seed=seed)
     print(f"demo model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    stop_at_separator(model.generation_config, tokenizer, SEPARATOR)
     model.save_pretrained(folder)
     build_demo_processor(tokenizer, config).save_pretrained(folder)
     return folder

@@ -13,7 +13,7 @@ print(format_table(summary))
 
 from .converters import convert_charades, convert_refer, convert_vggss
 from .formats import AnnotationFormatError, RefSample, SoundSample, TemporalSample, load_samples, write_samples
-from .harness import EvaluationError, evaluate, format_table, read_predictions
+from .harness import EvaluationError, evaluate, format_table, read_predictions, resolve_prompt
 from .metrics import box_iou, hit_rate, mean_iou, temporal_iou
 from .tasks import TASKS, EvalTask
 
@@ -36,6 +36,7 @@ __all__ = [
     "load_samples",
     "mean_iou",
     "read_predictions",
+    "resolve_prompt",
     "temporal_iou",
     "write_samples",
 ]

@@ -20,6 +20,12 @@ from PIL import Image
 from .formats import AnnotationFormatError, RefSample, SoundSample, TemporalSample
 
 
+# The `source` the Charades-STA and VGG-SS converters record in their samples (the refer converter records the
+# refer dataset's name: `refcoco`, `refcoco+`, `refcocog`).
+CHARADES_STA = "charades-sta"
+VGGSS = "vggss"
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     """Unpickles plain containers and scalars only: any class or function reference is refused (no code runs)."""
 
@@ -62,7 +68,7 @@ def convert_refer(
         splits: the refer splits to keep (e.g. `("val", "testA", "testB")`); all but `train` by default.
 
     Returns:
-        One `RefSample` per sentence, id `{dataset}_{split}_{sent_id}`, image the COCO file name.
+        One `RefSample` per sentence, id `{dataset}_{split}_{sent_id}`, image the COCO file name, source `dataset`.
     """
     refs_path, instances_path = Path(refs_path), Path(instances_path)
     if not refs_path.is_file():
@@ -93,6 +99,7 @@ def convert_refer(
                     expression=sentence,
                     box=[float(x), float(y), float(x + width), float(y + height)],
                     split=f"{dataset}_{split}",
+                    source=dataset,
                 )
             )
     if not samples:
@@ -124,7 +131,7 @@ def convert_charades(
         video_template: the video path relative to the media root, `{video_id}` replaced.
 
     Returns:
-        One `TemporalSample` per line, id `{video_id}_{line_number}`, split `test`.
+        One `TemporalSample` per line, id `{video_id}_{line_number}`, split `test`, source `charades-sta`.
     """
     sta_path = Path(sta_path)
     if not sta_path.is_file():
@@ -149,6 +156,7 @@ def convert_charades(
                 query=sentence.strip().rstrip("."),
                 span=span,
                 duration=durations[video_id],
+                source=CHARADES_STA,
             )
         )
     if not samples:
@@ -170,7 +178,7 @@ def convert_vggss(
         frame_template, audio_template: the frame and audio paths, `{file}` replaced.
 
     Returns:
-        One `SoundSample` per entry, id the `file` value, split `test`.
+        One `SoundSample` per entry, id the `file` value, split `test`, source `vggss`.
     """
     vggss_path, media_root = Path(vggss_path), Path(media_root)
     entries = _load_json(vggss_path)
@@ -195,10 +203,12 @@ def convert_vggss(
             [min(max(value, 0.0), 1.0) * scale for value, scale in zip(box, (width, height, width, height))]
             for box in relative_boxes
         ]
-        samples.append(SoundSample(id=name, image=frame, audio=audio_template.format(file=name), boxes=boxes))
+        samples.append(
+            SoundSample(id=name, image=frame, audio=audio_template.format(file=name), boxes=boxes, source=VGGSS)
+        )
     if not samples:
         raise AnnotationFormatError(f"{vggss_path}: no samples.")
     return samples
 
 
-__all__ = ["convert_charades", "convert_refer", "convert_vggss"]
+__all__ = ["CHARADES_STA", "VGGSS", "convert_charades", "convert_refer", "convert_vggss"]

@@ -13,7 +13,10 @@ Media paths are relative to a media root (by default the annotation file's folde
   `{"id": "abc_000030", "split": "test", "image": "frames/abc_000030.jpg", "audio": "audio/abc_000030.wav",
   "boxes": [[x1, y1, x2, y2], ...]}` (a prediction is correct if it matches any of the boxes)
 
-`split` is optional everywhere (default `"test"`); `id` must be unique within a file.
+`split` is optional everywhere (default `"test"`); `id` must be unique within a file. `source` is optional too: the
+dataset the sample comes from, written by the converters of the official releases (`refcoco`, `refcoco+`,
+`refcocog`, `charades-sta`, `vggss`; `synthetic` for the package's synthetic world). Results are attributed to a
+public benchmark only through it; samples without one are custom data.
 """
 
 import json
@@ -37,6 +40,7 @@ class RefSample:
     expression: str
     box: list[float]
     split: str = "test"
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class TemporalSample:
     span: list[float]
     duration: float | None = None
     split: str = "test"
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class SoundSample:
     audio: str
     boxes: list[list[float]]
     split: str = "test"
+    source: str | None = None
 
 
 Sample = RefSample | TemporalSample | SoundSample
@@ -84,6 +90,10 @@ def _split(record: dict) -> str:
     return _text(record, "split") if "split" in record else "test"
 
 
+def _source(record: dict) -> str | None:
+    return _text(record, "source") if "source" in record else None
+
+
 def parse_ref(record: dict) -> RefSample:
     """A `refcoco` record as a `RefSample` (raises ValueError naming the bad field)."""
     return RefSample(
@@ -92,6 +102,7 @@ def parse_ref(record: dict) -> RefSample:
         expression=_text(record, "expression"),
         box=_numbers(record.get("box"), 4, "box"),
         split=_split(record),
+        source=_source(record),
     )
 
 
@@ -109,6 +120,7 @@ def parse_temporal(record: dict) -> TemporalSample:
         span=_numbers(record.get("span"), 2, "span"),
         duration=duration,
         split=_split(record),
+        source=_source(record),
     )
 
 
@@ -123,6 +135,7 @@ def parse_sound(record: dict) -> SoundSample:
         audio=_text(record, "audio"),
         boxes=[_numbers(box, 4, "boxes[]") for box in boxes],
         split=_split(record),
+        source=_source(record),
     )
 
 

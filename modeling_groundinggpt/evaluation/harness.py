@@ -7,9 +7,12 @@ Files written in `output_dir` for a task `T`:
 - `T_predictions.jsonl`: one line per sample, appended after every batch:
   `{"id", "split", "question", "answer", "prediction", "target", "iou"}` (`prediction` is None when the answer
   holds no box/span). A rerun skips the ids already there; a line cut by an interruption is dropped.
-- `T_summary.json`: `{"task", "prompt", "model", "num_samples", "results": [{"split", "num_samples",
-  "metrics": {name: percent}}]}`, computed from the predictions file alone, so an interrupted and resumed run
-  gives the same summary as an uninterrupted one.
+- `T_summary.json`: `{"task", "prompt", "prompt_source", "model", "num_samples", "results": [{"split", "source",
+  "num_samples", "metrics": {name: percent}}]}`, computed from the predictions file alone, so an interrupted and
+  resumed run gives the same summary as an uninterrupted one. `prompt_source` says where the prompt came from
+  (`argument`, `checkpoint` or `package default`, see `resolve_prompt`); a split's `source` is the dataset its
+  samples came from (their common `source` annotation, e.g. `refcoco` from the refer converter, `synthetic`), or
+  None when they carry none (custom data) or several.
 """
 
 import json
@@ -30,11 +33,29 @@ class EvaluationError(RuntimeError):
 
 
 class Grounder(Protocol):
-    """What the harness needs from a model: `GroundingGPT` implements it."""
+    """What the harness needs from a model: `GroundingGPT` implements it. It may also have `evaluation_prompts`
+    (task name -> prompt, the checkpoint's own; see `resolve_prompt`)."""
 
     def ground_batch(
         self, requests: Sequence[GroundingRequest], options: GenerationOptions | None = None
     ) -> list[GroundingAnswer]: ...
+
+
+def resolve_prompt(task: EvalTask, grounder: Grounder, prompt: str | None = None) -> tuple[str, str]:
+    """The prompt of a run and where it comes from: `prompt` if given (`"argument"`), else the checkpoint's own for
+    the task (`grounder.evaluation_prompts`, `"checkpoint"`), else the task's default (`"package default"`).
+
+    Raises:
+        ValueError: the prompt lacks the task's sample placeholder.
+    """
+    if prompt is not None:
+        source = "argument"
+    elif (getattr(grounder, "evaluation_prompts", None) or {}).get(task.name):
+        prompt, source = grounder.evaluation_prompts[task.name], "checkpoint"
+    else:
+        prompt, source = task.default_prompt, "package default"
+    task.check_prompt(prompt)
+    return prompt, source
 
 
 def output_paths(output_dir: Path, task: str) -> dict[str, Path]:
@@ -81,15 +102,29 @@ def _check_run(path: Path, settings: dict[str, Any]) -> None:
         path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
-def summarize(task: EvalTask, samples: Sequence[Sample], records: dict[str, dict[str, Any]], settings: dict) -> dict:
+def summarize(
+    task: EvalTask,
+    samples: Sequence[Sample],
+    records: dict[str, dict[str, Any]],
+    settings: dict,
+    prompt_source: str | None = None,
+) -> dict:
     """The summary of the samples' records (see the module docstring)."""
-    ordered = [records[sample.id] for sample in samples if sample.id in records]
+    done = [sample for sample in samples if sample.id in records]
+    sources: dict[str, set[str | None]] = {}
+    for sample in done:
+        sources.setdefault(sample.split, set()).add(sample.source)
+    results = task.summarize([records[sample.id] for sample in done])
+    for row in results:
+        split_sources = sources[row["split"]]
+        row["source"] = next(iter(split_sources)) if len(split_sources) == 1 else None
     return {
         "task": task.name,
         "prompt": settings["prompt"],
+        "prompt_source": prompt_source,
         "model": settings.get("model"),
-        "num_samples": len(ordered),
-        "results": task.summarize(ordered),
+        "num_samples": len(done),
+        "results": results,
     }
 
 
@@ -127,7 +162,8 @@ def evaluate(
         grounder: e.g. a `GroundingGPT`.
         output_dir: where the run, predictions and summary files go (created).
         media_root: the folder the samples' media paths are relative to.
-        prompt: the instruction template; `task.default_prompt` by default.
+        prompt: the instruction template; by default the grounder's checkpoint prompt for the task, else
+            `task.default_prompt` (see `resolve_prompt`).
         batch_size: samples per `generate` call.
         options: decoding settings (greedy by default).
         model_name: recorded in the run settings and summary.
@@ -138,8 +174,7 @@ def evaluate(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    prompt = task.default_prompt if prompt is None else prompt
-    task.check_prompt(prompt)
+    prompt, prompt_source = resolve_prompt(task, grounder, prompt)
     options = options or GenerationOptions()
     output_dir, media_root = Path(output_dir), Path(media_root)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -167,9 +202,18 @@ def evaluate(
             handle.flush()
             bar.update(len(batch))
 
-    summary = summarize(task, samples, records, settings)
+    summary = summarize(task, samples, records, settings, prompt_source)
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
-__all__ = ["EvaluationError", "Grounder", "evaluate", "format_table", "output_paths", "read_predictions", "summarize"]
+__all__ = [
+    "EvaluationError",
+    "Grounder",
+    "evaluate",
+    "format_table",
+    "output_paths",
+    "read_predictions",
+    "resolve_prompt",
+    "summarize",
+]

@@ -1,10 +1,12 @@
 """The three benchmarks: how a sample becomes a request, how an answer is scored, and which metrics are reported.
 
-Default prompts. Neither the paper nor the original repository publishes its evaluation prompts; the defaults
-below follow the original demo's grounding instruction ("Include the object positions in [x0, y0, x1, y1]
-format.", used verbatim for sound localization) and the answer formats the model was trained on (boxes
-`[x1, y1, x2, y2]` relative to the padded square, spans `{start, end}` relative to the duration). Override them
-with `--prompt`; `{expression}` / `{query}` is replaced by the sample's text.
+Default prompts, for the released GroundingGPT-7B (a checkpoint may carry its own, see
+`harness.resolve_prompt`). The paper does not publish its evaluation prompts. REC uses the prompt the author
+says RefCOCO was tested with (lzw-lzw/GroundingGPT issue #11: "Can you describe the region that corresponds to
+<obj> in this image?", the expression in place of `<obj>`); sound localization uses the original demo's example
+verbatim; for Charades-STA nothing is published, so the default asks for the span in the answer format the model
+was trained on (`{start, end}` relative to the duration). Override them with `--prompt`; `{expression}` /
+`{query}` is replaced by the sample's text.
 
 Scoring: the first box (or span) of the answer is the prediction; an answer without one scores IoU 0.
 """
@@ -133,10 +135,7 @@ TASKS: dict[str, EvalTask] = {
         name="refcoco",
         title="Referring expression comprehension (RefCOCO/RefCOCO+/RefCOCOg)",
         placeholder="{expression}",
-        default_prompt=(
-            "Provide the bounding box coordinates of the region this sentence describes: {expression}. "
-            "Include the object positions in [x0, y0, x1, y1] format."
-        ),
+        default_prompt="Can you describe the region that corresponds to {expression} in this image?",
     ),
     "charades": CharadesTask(
         name="charades",

@@ -16,12 +16,13 @@ and 1320 Hz. Three tasks:
 """
 
 from .dataset import TASKS, Task, generate_dataset, load_dataset, record_messages, sample_rng, write_dataset
-from .evaluation import EVAL_PROMPTS, EVAL_TASK_NAMES, to_eval_sample, to_eval_samples
+from .evaluation import CHECKPOINT_EVAL_PROMPTS, EVAL_PROMPTS, EVAL_TASK_NAMES, to_eval_sample, to_eval_samples
 from .templates import IMAGE_QUESTION, SOUND_QUESTION, VIDEO_QUESTION, box_answer, span_answer
 from .world import COLORS, PALETTE, TONE_FREQUENCIES_HZ
 
 
 __all__ = [
+    "CHECKPOINT_EVAL_PROMPTS",
     "COLORS",
     "EVAL_PROMPTS",
     "EVAL_TASK_NAMES",

@@ -16,6 +16,9 @@ from ..evaluation.formats import RefSample, Sample, SoundSample, TemporalSample
 from .templates import SOUND_QUESTION
 
 
+SYNTHETIC_SOURCE = "synthetic"
+"""The `source` of synthetic samples: their results are the synthetic world's, never a benchmark's."""
+
 EVAL_TASK_NAMES: dict[str, str] = {"image": "refcoco", "video": "charades", "sound": "sound"}
 """Synthetic task -> name of the harness task in `modeling_groundinggpt.evaluation.TASKS`."""
 
@@ -26,14 +29,24 @@ EVAL_PROMPTS: dict[str, str] = {
 }
 """Synthetic task -> harness prompt; the placeholder is filled with the asked colour."""
 
+CHECKPOINT_EVAL_PROMPTS: dict[str, str] = {EVAL_TASK_NAMES[task]: prompt for task, prompt in EVAL_PROMPTS.items()}
+"""The same prompts by harness task name: what a checkpoint trained on the synthetic world carries
+(`GroundingGPTProcessor(evaluation_prompts=...)`), so that `groundinggpt eval` asks it its training questions."""
+
 
 def to_eval_sample(record: dict) -> Sample:
-    """One synthetic record as a harness sample (split = its task), media paths relative to the dataset root."""
+    """One synthetic record as a harness sample (split = its task, source `synthetic`), media paths relative to the
+    dataset root."""
     truth = record["ground_truth"]
     task = truth["task"]
     if task == "image":
         return RefSample(
-            id=record["id"], image=record["image"], expression=truth["color"], box=truth["box"], split=task
+            id=record["id"],
+            image=record["image"],
+            expression=truth["color"],
+            box=truth["box"],
+            split=task,
+            source=SYNTHETIC_SOURCE,
         )
     if task == "video":
         return TemporalSample(
@@ -43,10 +56,16 @@ def to_eval_sample(record: dict) -> Sample:
             span=truth["span"],
             duration=truth["duration"],
             split=task,
+            source=SYNTHETIC_SOURCE,
         )
     if task == "sound":
         return SoundSample(
-            id=record["id"], image=record["image"], audio=record["sound"], boxes=[truth["box"]], split=task
+            id=record["id"],
+            image=record["image"],
+            audio=record["sound"],
+            boxes=[truth["box"]],
+            split=task,
+            source=SYNTHETIC_SOURCE,
         )
     raise ValueError(f"Record {record.get('id')!r} has the unknown task {task!r}.")
 
@@ -59,4 +78,11 @@ def to_eval_samples(records: Sequence[dict]) -> dict[str, list[Sample]]:
     return samples
 
 
-__all__ = ["EVAL_PROMPTS", "EVAL_TASK_NAMES", "to_eval_sample", "to_eval_samples"]
+__all__ = [
+    "CHECKPOINT_EVAL_PROMPTS",
+    "EVAL_PROMPTS",
+    "EVAL_TASK_NAMES",
+    "SYNTHETIC_SOURCE",
+    "to_eval_sample",
+    "to_eval_samples",
+]

@@ -10,8 +10,10 @@ from peft import PeftConfig
 from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from ..generation_groundinggpt import stop_at_separator
 from ..modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from ..processing import GroundingGPTProcessor
+from ..processing.chat_template import SEPARATOR
 from .collator import GroundingGPTDataCollator
 from .stages import freeze_for_stage
 
@@ -51,7 +53,8 @@ def build_sft_trainer(
     [`GroundingGPTDataCollator`], so the dataset keeps its raw columns: `args.remove_unused_columns` is set to
     `False` and dataset preparation is skipped (`dataset_kwargs={"skip_prepare_dataset": True}`). The processor is
     the trainer's `processing_class`, so every checkpoint folder also holds the tokenizer, processor and chat
-    template.
+    template. The model's generation config is set to stop after the answer separator the model learns to write
+    (see [`stop_at_separator`]), so every checkpoint's `generate` and pipeline stop there too.
 
     Args:
         model: a `GroundingGPTForConditionalGeneration`, e.g. from [`load_model_and_processor`].
@@ -68,6 +71,7 @@ def build_sft_trainer(
     args.remove_unused_columns = False
     args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     freeze_for_stage(model, stage, frozen_modules)
+    stop_at_separator(model.generation_config, processor.tokenizer, SEPARATOR)
     collator = GroundingGPTDataCollator(processor=processor, media_root=media_root, max_length=args.max_length)
     return SFTTrainer(
         model=model,
