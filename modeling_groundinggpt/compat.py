@@ -4,8 +4,8 @@ The package is written against the 5.24 API. Serving engines pin older releases 
 0.32 <5.20, SGLang 0.5.23 ==5.19), where:
 
 - the KV cache is called `past_key_values` (forward argument, model-output field, what `generate` passes), not
-  `cache`: the model passes the language model's cache through under whichever name the release uses, see
-  `MultimodalBaseModelOutputWithPast` below;
+  `cache`: the model's forwards pass it to the LLaMA model through their `**kwargs` and return it under
+  `CACHE_NAME`;
 - `MultimodalBaseModelOutputWithPast`, `MultimodalCausalLMOutputWithPast`, `SubConfigSpec` (composite configs
   built from `sub_configs_defaults`) and `slice_logits_to_keep` do not exist;
 - `ProcessorMixin` takes its default kwargs only from `ProcessingKwargs._defaults` (and fails when a subclass has
