@@ -15,6 +15,7 @@ when complete.
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ from modeling_groundinggpt.configuration_groundinggpt import PLACEHOLDER_TOKENS
 from modeling_groundinggpt.convert.convert_tokenizer import saved_added_token_ids
 from modeling_groundinggpt.convert.key_mapping import map_clip_key, map_original_key
 from modeling_groundinggpt.generation_groundinggpt import stop_at_separator
+from modeling_groundinggpt.loading import check_local_folder
 from modeling_groundinggpt.processing.chat_template import SEPARATOR
 
 logger = logging.get_logger(__name__)
@@ -331,15 +333,20 @@ def convert_checkpoint(
     """
     from modeling_groundinggpt.convert.convert_processor import build_processor
 
-    original_dir, clip_dir, output_dir = Path(original_dir), Path(clip_dir), Path(output_dir)
+    original_dir = Path(check_local_folder(original_dir, "original checkpoint", hub=False))
+    clip_dir = Path(check_local_folder(clip_dir, "CLIP", hub=False))
+    output_dir = Path(output_dir)
     if dtype not in DTYPES:
         raise ValueError(f"--dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     if output_dir.exists():
         raise FileExistsError(f"Output folder {output_dir} already exists; choose a new path.")
     original_config_file = original_dir / "config.json"
-    if not original_config_file.is_file():
-        raise FileNotFoundError(f"No config.json in the original checkpoint folder {original_dir}.")
-    original_config = json.loads(original_config_file.read_text())
+    try:
+        original_config = json.loads(original_config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{original_config_file} is not a JSON file ({error}).") from None
+    if not isinstance(original_config, dict):
+        raise ValueError(f"{original_config_file} is not a JSON object.")
     if original_config.get("model_type") != "LEGO":
         raise ValueError(
             f"{original_config_file} is not an original GroundingGPT config (model_type 'LEGO'), "
@@ -354,6 +361,7 @@ def convert_checkpoint(
         if processor.tokenizer.convert_tokens_to_ids(token) != getattr(config, name):
             raise ValueError(f"Tokenizer id of {token} disagrees with the original checkpoint's {name}.")
 
+    created = [folder for folder in output_dir.parents if not folder.exists()]
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
@@ -364,14 +372,29 @@ def convert_checkpoint(
         processor.save_pretrained(staging)
         staging.rename(output_dir)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(created[-1] if created else staging, ignore_errors=True)
         raise
     logger.info(f"Wrote the converted GroundingGPT checkpoint to {output_dir}")
     return output_dir
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _read_encoder_dims(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"Encoder dims file not found: {path!r}")
+    try:
+        dims = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"--encoder-dims {path} is not a JSON file ({error}).") from None
+    if not isinstance(dims, dict):
+        raise ValueError(f"--encoder-dims {path} must hold a JSON object of sizes, got {type(dims).__name__}.")
+    return dims
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the converter; returns the exit code (an error is one line on stderr unless `--debug`)."""
+    parser = argparse.ArgumentParser(prog="convert_groundinggpt_to_hf.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", required=True, help="Original GroundingGPT checkpoint folder (LEGO format).")
     parser.add_argument("--clip", required=True, help="CLIP ViT folder (openai/clip-vit-large-patch14-336).")
     parser.add_argument("--output", required=True, help="New folder for the converted checkpoint.")
@@ -380,11 +403,22 @@ def main(argv: list[str] | None = None) -> None:
         help="Flat JSON overriding the encoder sizes the original code hard-codes (format of encoder_dims.json).",
     )
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     args = parser.parse_args(argv)
     logging.set_verbosity_info()
-    encoder_dims = json.loads(Path(args.encoder_dims).read_text()) if args.encoder_dims else None
-    convert_checkpoint(args.original, args.clip, args.output, encoder_dims=encoder_dims, dtype=args.dtype)
+    try:
+        encoder_dims = _read_encoder_dims(args.encoder_dims)
+        convert_checkpoint(args.original, args.clip, args.output, encoder_dims=encoder_dims, dtype=args.dtype)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"{parser.prog}: error: {' '.join(str(error).split()) or type(error).__name__}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

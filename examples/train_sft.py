@@ -68,9 +68,10 @@ def parse_args(argv: list[str]) -> tuple[ScriptArguments, SFTConfig]:
 
 def main(argv: list[str]) -> None:
     script_args, training_args = parse_args(argv)
+    # The data first: its errors (file, line or sample id, field) come before the model has been loaded.
+    train_dataset = load_sft_dataset(script_args.data_path)
     model, processor = load_model_and_processor(script_args.model_name_or_path, **(training_args.model_init_kwargs or {}))
     training_args.model_init_kwargs = None  # used here; SFTTrainer would warn that it ignores them
-    train_dataset = load_sft_dataset(script_args.data_path)
     peft_config = None
     if script_args.lora:
         peft_config = lora_config_for_stage(

@@ -18,6 +18,7 @@ The model writes boxes relative to the square-padded image and spans relative to
 seconds.
 """
 
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, TextIterato
 
 import modeling_groundinggpt.processing  # noqa: F401  (registers the processor with AutoProcessor)
 
+from .loading import check_local_folder, from_pretrained_checked
 from .processing.chat_template import SEPARATOR
 from .processing.grounding import GroundedBox, GroundedSpan, parse_grounding
 
@@ -53,6 +55,14 @@ class GenerationOptions:
     temperature: float = 0.0
     top_p: float = 1.0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be a whole number of at least 1, got {self.max_new_tokens!r}.")
+        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be 0 (greedy) or a positive number, got {self.temperature!r}.")
+        if not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}.")
+
 
 @dataclass(frozen=True)
 class GroundingRequest:
@@ -64,6 +74,14 @@ class GroundingRequest:
     audio: AudioInput | None = None
     # Overrides the decoded video's duration (seconds) when converting spans, e.g. a dataset's official length.
     video_duration: float | None = None
+
+    def __post_init__(self) -> None:
+        check_text(self.question, "question")
+        duration = self.video_duration
+        if duration is not None and not (
+            isinstance(duration, (int, float)) and not isinstance(duration, bool) and math.isfinite(duration) and duration > 0
+        ):
+            raise ValueError(f"video_duration must be a positive, finite number of seconds, got {duration!r}.")
 
 
 @dataclass
@@ -87,6 +105,20 @@ class GroundingAnswer:
         return {"answer": self.answer, "boxes": boxes, "spans": spans}
 
 
+def check_text(text: Any, name: str) -> str:
+    """`text` if it is a non-empty string.
+
+    Raises:
+        TypeError: not a string (e.g. `bytes` or None). ValueError: empty or only whitespace.
+    """
+    if not isinstance(text, str):
+        hint = "; decode it first" if isinstance(text, (bytes, bytearray)) else ""
+        raise TypeError(f"The {name} must be a string, got {type(text).__name__}{hint}.")
+    if not text.strip():
+        raise ValueError(f"The {name} is empty.")
+    return text
+
+
 def _media_item(kind: str, media: Any) -> dict[str, Any]:
     if isinstance(media, (str, os.PathLike)):
         return {"type": kind, "path": os.fspath(media)}
@@ -104,15 +136,40 @@ def user_message(
     return {"role": "user", "content": content}
 
 
-def resolve_device(device: str) -> torch.device:
-    """`"auto"` -> CUDA if available, else Apple MPS if available, else CPU; anything else as given."""
+def _device_count(device_type: str) -> int:
+    """How many devices of a type this machine has (0 when torch has no such backend or it is unavailable)."""
+    if device_type == "cpu":
+        return 1
+    if device_type == "mps":
+        return int(torch.backends.mps.is_available())
+    backend = getattr(torch, device_type, None)
+    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+        return 0
+    return backend.device_count() if hasattr(backend, "device_count") else 1
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`"auto"` -> CUDA if available, else Apple MPS if available, else CPU; anything else as given, if this
+    machine has it.
+
+    Raises:
+        ValueError: not a device name, or a device this machine does not have.
+    """
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"Unknown device {device!r}; use auto, cpu, cuda, cuda:N, mps, ...") from None
+    count = _device_count(resolved.type)
+    if count == 0 or (resolved.index is not None and resolved.index >= count):
+        have = f"{count} {resolved.type} device(s)" if count else f"no {resolved.type} device"
+        raise ValueError(f"Device {str(device)!r} is not available: this machine has {have}.")
+    return resolved
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
@@ -160,15 +217,18 @@ class GroundingGPT:
             dtype: `"auto"`, `"float32"`, `"float16"`, `"bfloat16"` or a `torch.dtype`.
 
         Raises:
-            OSError: the folder/repo has no loadable model. ValueError: unknown dtype.
+            FileNotFoundError: a local-looking `path` (absolute, `./`, `../`, `~`) is not a model folder.
+            OSError: the folder/repo has no loadable model. ValueError: unknown dtype, a device this machine does
+            not have, or weights that do not cover the config (see `loading.from_pretrained_checked`).
         """
+        path = check_local_folder(path)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         # "auto" on a machine with several GPUs spreads the model over them (accelerate's device map); otherwise the
         # weights are loaded straight onto the one device.
         multi_gpu = device == "auto" and torch_device.type == "cuda" and torch.cuda.device_count() > 1
         device_map = "auto" if multi_gpu else {"": torch_device}
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype, device_map=device_map).eval()
+        model = from_pretrained_checked(AutoModelForImageTextToText, path, dtype=torch_dtype, device_map=device_map).eval()
         processor = AutoProcessor.from_pretrained(path)
         return cls(model, processor, generation)
 
@@ -259,6 +319,8 @@ class GroundingGPT:
         self, requests: Sequence[GroundingRequest], options: GenerationOptions | None = None
     ) -> list[GroundingAnswer]:
         """Answer several single-turn requests in one batched `generate` call."""
+        if not requests:
+            return []
         conversations = [[user_message(r.question, r.image, r.video, r.audio)] for r in requests]
         texts, metadata = self.generate(conversations, options)
         return [
@@ -352,7 +414,11 @@ class ChatSession:
         """Send a user message and return the answer; `on_text` receives the answer text as it is generated.
 
         On an error (e.g. unreadable media) the history is left unchanged.
+
+        Raises:
+            TypeError / ValueError: `text` is not a non-empty string. ValueError / OSError: unreadable media.
         """
+        check_text(text, "message")
         message = (
             user_message(text, self.image, self.video, self.audio) if not self.messages else user_message(text)
         )
@@ -407,6 +473,7 @@ __all__ = [
     "GroundingAnswer",
     "GroundingGPT",
     "GroundingRequest",
+    "check_text",
     "resolve_device",
     "resolve_dtype",
     "user_message",

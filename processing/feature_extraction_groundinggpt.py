@@ -1,6 +1,7 @@
 """Audio feature extractor for GroundingGPT: ImageBind's 3 x 2 s kaldi log-mel clips, without torchaudio."""
 
 import math
+import numbers
 import os
 import warnings
 from fractions import Fraction
@@ -173,11 +174,13 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
         """
         if isinstance(audio, (str, os.PathLike)):
             path = _local_path(audio, "audio")
+            if os.path.getsize(path) == 0:
+                raise ValueError(f"The audio file {path!r} is empty (0 bytes).")
             try:
                 samples, sampling_rate = librosa.load(path, sr=None, mono=False)
             except Exception as error:  # soundfile and audioread raise many unrelated types on bad files
                 raise ValueError(f"Could not decode the audio file {path!r}: {type(error).__name__}: {error}") from error
-            source = repr(path)
+            source = f"the audio file {path!r}"
         else:
             if sampling_rate is None:
                 logger.warning_once(
@@ -185,15 +188,21 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
                     "silent errors."
                 )
                 sampling_rate = self.sampling_rate
+            whole = isinstance(sampling_rate, numbers.Real) and math.isfinite(sampling_rate) and sampling_rate % 1 == 0
+            if not (whole and sampling_rate > 0):
+                raise ValueError(f"`sampling_rate` must be a positive whole number of Hz, got {sampling_rate!r}.")
             samples = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
             source = "the waveform"
         samples = np.asarray(samples, dtype=np.float32)
         if samples.ndim == 1:
             samples = samples[None]
         if samples.ndim != 2:
-            raise ValueError(f"Audio must have shape (samples,) or (channels, samples), {source} has {samples.shape}.")
+            raise ValueError(f"Audio must have shape (samples,) or (channels, samples); {source} has {samples.shape}.")
         if samples.shape[-1] == 0:
-            raise ValueError(f"{source} contains no samples.")
+            raise ValueError(f"{source} decodes to no samples.")
+        not_finite = int(np.count_nonzero(~np.isfinite(samples)))
+        if not_finite:
+            raise ValueError(f"{source} has {not_finite} NaN or infinite samples (of {samples.size}).")
         return resample_sinc_hann(torch.from_numpy(samples), int(sampling_rate), self.sampling_rate)
 
     def _fbank(self, clip: np.ndarray) -> np.ndarray:
@@ -245,8 +254,11 @@ class GroundingGPTFeatureExtractor(SequenceFeatureExtractor):
         **kwargs: Unpack[AudioKwargs],
     ) -> BatchFeature:
         """Featurize one audio or a (nested) list of audios (paths or waveforms at `sampling_rate`)."""
+        items = flatten_audio(audio)
+        if not items:
+            raise ValueError("No audio was given.")
         features = []
-        for index, item in enumerate(flatten_audio(audio)):
+        for index, item in enumerate(items):
             try:
                 features.append(self.extract(self.load_waveform(item, sampling_rate)))
             except (ValueError, FileNotFoundError) as error:

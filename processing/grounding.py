@@ -9,16 +9,22 @@ Coordinate conventions (those of the original training data and of `lego/mm_util
 """
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
 
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_BOX_PATTERN = re.compile(r"\[\s*({0})\s*,\s*({0})\s*,\s*({0})\s*,\s*({0})\s*\]".format(_NUMBER))
-_SPAN_PATTERN = re.compile(r"\{{\s*({0})\s*,\s*({0})\s*\}}".format(_NUMBER))
-# A phrase never reaches back over the end of the previous sentence.
-_SENTENCE_END = re.compile(r"[.!?;\n]")
+# `nan` and `inf` count as numbers so that a box holding them is recognised, and skipped, as a malformed box.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:inf(?:inity)?|nan)"
+_NUMBER_PATTERN = re.compile(_NUMBER)
+# Any bracketed list of numbers is a box candidate and any braced one a span candidate: those without exactly four
+# (two) finite numbers are skipped, but still end the phrase before them.
+_NUMBER_LIST = r"\s*(?:{0})(?:\s*,\s*(?:{0}))*\s*".format(_NUMBER)
+_CANDIDATES = {"box": (re.compile(r"\[({})\]".format(_NUMBER_LIST)), 4),
+               "span": (re.compile(r"\{{({})\}}".format(_NUMBER_LIST)), 2)}
+# A phrase never reaches back over the end of the previous sentence; the point of a decimal number ends none.
+_SENTENCE_END = re.compile(r"[!?;\n]|\.(?!\d)")
 _PHRASE_STRIP = " \t\r\n,:;-"
 
 
@@ -38,12 +44,46 @@ class GroundingResult(TypedDict):
     spans: list[GroundedSpan]
 
 
-def _square_geometry(image_size: Sequence[float]) -> tuple[int, int, int, int, int]:
-    width, height = (int(value) for value in image_size)
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image_size must be a positive (width, height), got {tuple(image_size)}.")
+def _real(value: Any) -> float | None:
+    """`value` as a float if it is a real number (Python, numpy or 0-d tensor; not a string or bool), else None."""
+    if isinstance(value, (str, bytes, bool)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _square_geometry(image_size: Any, name: str = "image_size") -> tuple[int, int, int, int, int]:
+    """(width, height, side, offset_x, offset_y) of the padded square of an image of `image_size` = (width, height).
+
+    Raises:
+        ValueError: `image_size` is not a pair of positive whole numbers of pixels (named `name` in the message).
+    """
+    try:
+        values = [_real(value) for value in image_size]
+    except TypeError:
+        values = []
+    if len(values) != 2 or not all(value is not None and math.isfinite(value) and value >= 1 and value % 1 == 0
+                                   for value in values):
+        raise ValueError(f"{name} must be (width, height) in whole pixels, both positive, got {image_size!r}.")
+    width, height = (int(value) for value in values)
     side = max(width, height)
     return width, height, side, (side - width) // 2, (side - height) // 2
+
+
+def _duration(duration: Any, name: str) -> float:
+    value = _real(duration)
+    if value is None or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {duration!r}.")
+    return value
+
+
+def _finite_numbers(values: Sequence[Any], count: int, name: str) -> list[float]:
+    numbers_ = [_real(value) for value in values] if isinstance(values, Sequence) else []
+    if len(numbers_) != count or not all(value is not None and math.isfinite(value) for value in numbers_):
+        raise ValueError(f"{name} must be {count} finite numbers, got {values!r}.")
+    return numbers_
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -59,9 +99,12 @@ def format_box(box_xyxy_pixels: Sequence[float], image_size: Sequence[int]) -> s
 
     Returns:
         e.g. `"[0.125, 0.250, 0.500, 0.875]"`: the box relative to the padded square, clamped to [0, 1].
+
+    Raises:
+        ValueError: the box is not four finite numbers, or the size not two positive whole numbers.
     """
     width, height, side, offset_x, offset_y = _square_geometry(image_size)
-    x1, y1, x2, y2 = (float(value) for value in box_xyxy_pixels)
+    x1, y1, x2, y2 = _finite_numbers(box_xyxy_pixels, 4, "box_xyxy_pixels")
     normalized = (
         (_clamp(x1, 0, width) + offset_x) / side,
         (_clamp(y1, 0, height) + offset_y) / side,
@@ -80,21 +123,13 @@ def format_span(start_s: float, end_s: float, duration_s: float) -> str:
 
     Returns:
         e.g. `"{0.16, 0.36}"`: the span relative to the duration, clamped to [0, 1].
+
+    Raises:
+        ValueError: a time is not a finite number, or the duration not a positive finite one.
     """
-    if not duration_s > 0:
-        raise ValueError(f"duration_s must be positive, got {duration_s}.")
-    start, end = (_clamp(float(value) / duration_s, 0.0, 1.0) for value in (start_s, end_s))
+    duration = _duration(duration_s, "duration_s")
+    start, end = (_clamp(value / duration, 0.0, 1.0) for value in _finite_numbers((start_s, end_s), 2, "(start_s, end_s)"))
     return f"{{{start:.2f}, {end:.2f}}}"
-
-
-def _finite_unit_values(match: re.Match) -> list[float] | None:
-    try:
-        values = [float(group) for group in match.groups()]
-    except ValueError:
-        return None
-    if not all(math.isfinite(value) for value in values):
-        return None
-    return [_clamp(value, 0.0, 1.0) for value in values]
 
 
 def _phrase(text: str, previous_end: int, start: int, previous_phrase: str) -> str:
@@ -109,65 +144,28 @@ def _phrase(text: str, previous_end: int, start: int, previous_phrase: str) -> s
     return phrase
 
 
-def parse_grounding(
-    text: str,
-    image_size: Sequence[int] | None = None,
-    video_duration: float | None = None,
-) -> GroundingResult:
-    """Extract the boxes and time spans of one generated text; malformed ones are skipped, this never raises.
-
-    Phrase rule: the phrase of a box or span is the text between the previous box/span (or the start of the text)
-    and this one, cut after the last sentence end (`.`, `!`, `?`, `;`, newline) and stripped of spaces and
-    `,:;-`. E.g. `"The red box[0.1, 0.2, 0.3, 0.4]"` gives `"The red box"` and `"It is at {0.1, 0.2}."` gives
-    `"It is at"`. Boxes/spans that directly follow another one share its phrase.
-
-    Args:
-        text: the decoded model output.
-        image_size: (width, height) of the original image. If given, boxes are returned in its pixels (padding
-            removed, clamped to the image); otherwise they stay relative to the padded square.
-        video_duration: video duration in seconds. If given, spans are returned in seconds; otherwise relative.
-
-    Returns:
-        `{"text": text, "boxes": [{"phrase", "box": [x1, y1, x2, y2]}], "spans": [{"phrase", "span": [s, e]}]}`.
-    """
-    if not isinstance(text, str):
-        return {"text": "", "boxes": [], "spans": []}
-    geometry = None
-    if image_size is not None:
-        try:
-            geometry = _square_geometry(image_size)
-        except (TypeError, ValueError):
-            geometry = None
-    duration = None
-    if video_duration is not None:
-        try:
-            duration = float(video_duration)
-        except (TypeError, ValueError):
-            duration = None
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            duration = None
-
-    matches = sorted(
-        [("box", match) for match in _BOX_PATTERN.finditer(text)]
-        + [("span", match) for match in _SPAN_PATTERN.finditer(text)],
+def _parse(text: str, geometry: tuple[int, int, int, int, int] | None, duration: float | None) -> GroundingResult:
+    candidates = sorted(
+        ((kind, match, count) for kind, (pattern, count) in _CANDIDATES.items() for match in pattern.finditer(text)),
         key=lambda item: item[1].start(),
     )
     boxes: list[GroundedBox] = []
     spans: list[GroundedSpan] = []
     previous_end, previous_phrase = 0, ""
-    for kind, match in matches:
-        values = _finite_unit_values(match)
-        if values is None:
-            continue
+    for kind, match, count in candidates:
         phrase = _phrase(text, previous_end, match.start(), previous_phrase)
         previous_end, previous_phrase = match.end(), phrase
+        values = [float(number) for number in _NUMBER_PATTERN.findall(match.group(1))]
+        if len(values) != count or not all(math.isfinite(value) for value in values):
+            continue  # malformed: skipped, its phrase with it
+        values = [_clamp(value, 0.0, 1.0) for value in values]
         if kind == "box":
             x1, x2 = sorted(values[0::2])
             y1, y2 = sorted(values[1::2])
             if geometry is not None:
                 width, height, side, offset_x, offset_y = geometry
-                x1, x2 = (_clamp(value * side - offset_x, 0.0, width) for value in (x1, x2))
-                y1, y2 = (_clamp(value * side - offset_y, 0.0, height) for value in (y1, y2))
+                x1, x2 = (_clamp(value * side - offset_x, 0.0, float(width)) for value in (x1, x2))
+                y1, y2 = (_clamp(value * side - offset_y, 0.0, float(height)) for value in (y1, y2))
             boxes.append({"phrase": phrase, "box": [x1, y1, x2, y2]})
         else:
             start, end = sorted(values)
@@ -177,12 +175,58 @@ def parse_grounding(
     return {"text": text, "boxes": boxes, "spans": spans}
 
 
+def _checked_text(text: Any, name: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(
+            f"{name} must be a decoded string, got {type(text).__name__}; decode generated ids first "
+            "(`processor.post_process_image_text_to_text`)."
+        )
+    return text
+
+
+def parse_grounding(
+    text: str,
+    image_size: Sequence[int] | None = None,
+    video_duration: float | None = None,
+) -> GroundingResult:
+    """Extract the boxes and time spans of one generated text; malformed ones in the text are skipped.
+
+    Phrase rule: the phrase of a box or span is the text between the previous box/span (or the start of the text)
+    and this one, cut after the last sentence end (`.` except the point of a decimal number, `!`, `?`, `;`,
+    newline) and stripped of spaces and `,:;-`. E.g. `"The red box[0.1, 0.2, 0.3, 0.4]"` gives `"The red box"` and
+    `"It is at {0.1, 0.2}."` gives `"It is at"`. Boxes/spans that directly follow another one share its phrase. A
+    malformed box or span (a bracketed list of other than four numbers, a braced one of other than two, or a number
+    that is not finite) is skipped together with its phrase.
+
+    Args:
+        text: the decoded model output; any text parses (the model's output is never an error).
+        image_size: (width, height) of the original image. If given, boxes are returned in its pixels (padding
+            removed, clamped to the image); otherwise they stay relative to the padded square.
+        video_duration: video duration in seconds. If given, spans are returned in seconds; otherwise relative.
+
+    Returns:
+        `{"text": text, "boxes": [{"phrase", "box": [x1, y1, x2, y2]}], "spans": [{"phrase", "span": [s, e]}]}`.
+
+    Raises:
+        TypeError: `text` is not a string. ValueError: `image_size` is not two positive whole numbers of pixels, or
+            `video_duration` not a positive finite number of seconds.
+    """
+    geometry = None if image_size is None else _square_geometry(image_size)
+    duration = None if video_duration is None else _duration(video_duration, "video_duration")
+    return _parse(_checked_text(text, "text"), geometry, duration)
+
+
 def _per_text(values: Any, num_texts: int, name: str) -> list[Any]:
     if values is None:
         return [None] * num_texts
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise ValueError(f"{name} must be a list with one entry (or None) per text, got {values!r}.")
     values = list(values)
     if len(values) != num_texts:
-        raise ValueError(f"Got {num_texts} texts but {len(values)} {name}; pass one entry (or None) per text.")
+        raise ValueError(
+            f"Got {num_texts} texts but {len(values)} {name}; pass one entry (or None) per text"
+            + (", e.g. [(width, height)] for one text." if name == "image_sizes" else ".")
+        )
     return values
 
 
@@ -201,13 +245,24 @@ def post_process_grounding(
 
     Returns:
         One `{"text", "boxes", "spans"}` dict per text (see `parse_grounding`).
+
+    Raises:
+        TypeError: a text is not a string. ValueError: `image_sizes` / `video_durations` do not hold one entry per
+            text, or an entry is not a valid size / duration (the message names it, e.g. `image_sizes[1]`).
     """
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
     sizes = _per_text(image_sizes, len(texts), "image_sizes")
     durations = _per_text(video_durations, len(texts), "video_durations")
-    return [parse_grounding(text, size, duration) for text, size, duration in zip(texts, sizes, durations)]
+    return [
+        _parse(
+            _checked_text(text, f"texts[{index}]"),
+            None if size is None else _square_geometry(size, f"image_sizes[{index}]"),
+            None if duration is None else _duration(duration, f"video_durations[{index}]"),
+        )
+        for index, (text, size, duration) in enumerate(zip(texts, sizes, durations))
+    ]
 
 
 __all__ = ["format_box", "format_span", "parse_grounding", "post_process_grounding"]

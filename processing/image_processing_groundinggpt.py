@@ -1,6 +1,7 @@
 """Image processor for GroundingGPT: pad to a square with the CLIP mean colour, then CLIP preprocessing."""
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -56,14 +57,23 @@ def load_image(image: ImageLike) -> PIL.Image.Image:
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: the file cannot be decoded, or the input type is not supported.
+        ValueError: the file cannot be decoded or has more than `PIL.Image.MAX_IMAGE_PIXELS` pixels, or the input
+            type is not supported.
     """
     if isinstance(image, (str, os.PathLike)):
         path = _local_path(image, "image")
         try:
-            with PIL.Image.open(path) as opened:
-                opened.load()
-                image = PIL.ImageOps.exif_transpose(opened)
+            with warnings.catch_warnings():
+                # Over `PIL.Image.MAX_IMAGE_PIXELS` PIL only warns (and refuses at twice that): refuse at the limit.
+                warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+                with PIL.Image.open(path) as opened:
+                    opened.load()
+                    image = PIL.ImageOps.exif_transpose(opened)
+        except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning) as error:
+            raise ValueError(
+                f"The image file {path!r} is too large to decode safely: {error} If you trust it, raise "
+                "`PIL.Image.MAX_IMAGE_PIXELS` (None disables the check)."
+            ) from None
         except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
             raise ValueError(f"Could not decode the image file {path!r}: {error}") from error
     elif isinstance(image, PIL.Image.Image):
@@ -75,6 +85,8 @@ def load_image(image: ImageLike) -> PIL.Image.Image:
         image = to_pil_image(array)
     else:
         raise ValueError(f"Unsupported image type {type(image).__name__}; expected a path, PIL image, array or tensor.")
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"An image needs at least one pixel, got one of size {image.size}.")
     return _to_rgb(image)
 
 

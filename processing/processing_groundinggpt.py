@@ -194,6 +194,54 @@ class GroundingGPTProcessor(ProcessorMixin):
                         "items were given for it."
                     )
 
+    def _check_written_tokens(self, texts: list[str]) -> None:
+        """The media tokens are the processor's to write: in a text they would stand for media never given."""
+        for index, text in enumerate(texts):
+            for name, argument in (("image", "images"), ("video", "videos"), ("audio", "audio")):
+                for suffix in ("_start", "", "_end"):
+                    token = getattr(self, f"{name}{suffix}_token")
+                    if token in text:
+                        raise ValueError(
+                            f"Text {index} contains the {name} token {token} written out; mark each {name} with "
+                            f"{getattr(self, f'{name}_placeholder')} and pass it in `{argument}`, the processor "
+                            "writes the tokens."
+                        )
+
+    def apply_chat_template(self, conversation: Any, *args, **kwargs) -> Any:
+        """`ProcessorMixin.apply_chat_template` after checking that every text of the conversation(s) is a string
+        (a `None` or `bytes` text would otherwise be dropped or rendered as its repr).
+
+        Raises:
+            ValueError: no message, a message is not a dict with a string or list `content`, or a text item's
+                `text` is not a string (the message names the conversation, message and item).
+        """
+        if not conversation:
+            raise ValueError("The conversation is empty: pass a list of messages (or a list of such lists).")
+        batched = bool(conversation) and isinstance(conversation, (list, tuple)) and isinstance(conversation[0], list)
+        for number, messages in enumerate(conversation if batched else [conversation]):
+            where = f"conversation {number}, " if batched else ""
+            for index, message in enumerate(messages):
+                if not isinstance(message, dict):
+                    continue  # message objects: transformers converts them to dicts
+                content = message.get("content")
+                if not isinstance(content, (str, list)):
+                    raise ValueError(
+                        f"Chat {where}message {index}: `content` must be a string or a list of items, got "
+                        f"{type(content).__name__}."
+                    )
+                for position, item in enumerate(content if isinstance(content, list) else []):
+                    if not isinstance(item, dict):
+                        raise ValueError(
+                            f"Chat {where}message {index}, item {position}: an item must be a dict with a `type`, got "
+                            f"{type(item).__name__}."
+                        )
+                    if item.get("type") == "text" and not isinstance(item.get("text"), str):
+                        raise ValueError(
+                            f"Chat {where}message {index}, item {position}: a text item needs a string `text`, got "
+                            f"{type(item.get('text')).__name__}."
+                        )
+        return super().apply_chat_template(conversation, *args, **kwargs)
+
     def __call__(
         self,
         images: Any = None,
@@ -240,6 +288,7 @@ class GroundingGPTProcessor(ProcessorMixin):
         flat_videos = flatten_videos(videos) if videos is not None else []
         flat_audio = flatten_audio(audio) if audio is not None else []
         if texts is not None:
+            self._check_written_tokens(texts)
             self._check_counts("image", self.image_placeholder, texts, images, flat_images)
             self._check_counts("video", self.video_placeholder, texts, videos, flat_videos)
             self._check_counts("audio", self.audio_placeholder, texts, audio, flat_audio)

@@ -20,7 +20,7 @@ from PIL import Image
 import modeling_groundinggpt
 from conftest import FIXTURES
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
-from modeling_groundinggpt.cli import main
+from groundinggpt_cli import main
 
 
 MEDIA = FIXTURES / "media"
@@ -322,6 +322,9 @@ def _bad_inputs(tmp_path):
     broken_video.write_bytes(b"garbage")
     wrong_format = tmp_path / "wrong.jsonl"
     wrong_format.write_text(json.dumps({"id": "x", "video": "v.mp4", "query": "q", "span": [0, 1]}) + "\n")
+    model_folder = tmp_path / "model"
+    model_folder.mkdir()
+    (model_folder / "config.json").write_text("{}")
     return {
         "missing image": (["ground", tmp_path / "nope.png", "q"], "Image file not found"),
         "unreadable image": (["ground", broken_image, "q"], "Could not decode the image file"),
@@ -331,8 +334,8 @@ def _bad_inputs(tmp_path):
                                     "not a `refcoco` sample"),
         "missing annotations": (["eval", "sound", "--annotations", tmp_path / "none.jsonl", "--output-dir", tmp_path],
                                 "Annotation file not found"),
-        "missing manifest": (["demo", "--manifest", tmp_path / "none.json"], "No demo manifest"),
-        "bad summary": (["export", tmp_path, "--repo-id", "me/x", "--eval-results", broken_image],
+        "missing manifest": (["demo", "--manifest", tmp_path / "none.json"], "Demo manifest file not found"),
+        "bad summary": (["export", model_folder, "--repo-id", "me/x", "--eval-results", broken_image],
                         "not a JSON evaluation summary"),
         "not a model folder": (["export", tmp_path, "--repo-id", "me/x"], "no config.json"),
     }
@@ -351,7 +354,9 @@ def test_bad_input_gives_one_error_line_and_exit_1(converted_dir, capsys, tmp_pa
 
 def test_missing_model_folder(capsys, tmp_path):
     code, _, err = run(["ground", IMAGE, "q", "--model", tmp_path / "no-model"], capsys)
-    assert_one_line_error(code, err, "no config.json")
+    assert_one_line_error(code, err, f"Model folder not found: '{tmp_path / 'no-model'}'")
+    code, _, err = run(["ground", IMAGE, "q", "--model", tmp_path], capsys)
+    assert_one_line_error(code, err, "is not a GroundingGPT model folder (no config.json)")
 
 
 def test_console_script_subprocess(converted_dir, tmp_path):

@@ -8,7 +8,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import modeling_groundinggpt
-from modeling_groundinggpt.cli import main as cli_main
+from groundinggpt_cli import main as cli_main
 from modeling_groundinggpt.evaluation import TASKS as EVAL_TASKS
 from modeling_groundinggpt.evaluation import evaluate, write_samples
 from modeling_groundinggpt.inference import GroundingGPT

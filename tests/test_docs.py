@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import modeling_groundinggpt
-from modeling_groundinggpt.cli import build_parser
+from groundinggpt_cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

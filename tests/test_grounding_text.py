@@ -1,6 +1,8 @@
 """Grounding text: boxes and spans written by `format_*` come back from `post_process_grounding`; the parser is
 tolerant of any model output."""
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,11 +117,79 @@ _fragments = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(
     st.one_of(st.text(), st.lists(_fragments, max_size=40).map("".join)),
-    st.one_of(st.none(), st.tuples(st.integers(-5, 5000), st.integers(-5, 5000)), st.just("junk")),
-    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(st.none(), st.tuples(st.integers(1, 5000), st.integers(1, 5000))),
+    st.one_of(st.none(), st.floats(min_value=1e-3, max_value=1e6)),
 )
-def test_parser_never_raises(text, image_size, duration):
+def test_parser_never_raises_on_model_output(text, image_size, duration):
     result = parse_grounding(text, image_size=image_size, video_duration=duration)
     assert set(result) == {"text", "boxes", "spans"}
     for box in result["boxes"]:
         assert len(box["box"]) == 4 and box["box"][0] <= box["box"][2] and box["box"][1] <= box["box"][3]
+        assert all(type(value) is float for value in box["box"])
+
+
+BAD_SIZES = [(0, 10), (-1, 5), (math.inf, 10), (10, -math.inf), (math.nan, 10), (80.5, 48), (80,), (80, 48, 3),
+             "80x48", 80, (True, 48), ("80", "48")]
+
+
+@pytest.mark.parametrize("size", BAD_SIZES, ids=repr)
+def test_an_invalid_image_size_is_an_error_never_relative_boxes(size):
+    with pytest.raises(ValueError, match=r"^image_size must be \(width, height\) in whole pixels"):
+        parse_grounding("x[0.1, 0.2, 0.3, 0.4]", image_size=size)
+    with pytest.raises(ValueError, match=r"^image_sizes\[1\] must be \(width, height\) in whole pixels"):
+        post_process_grounding(["a", "x[0.1, 0.2, 0.3, 0.4]"], image_sizes=[(80, 48), size])
+
+
+@pytest.mark.parametrize("duration", [0, -2.0, math.inf, -math.inf, math.nan, "10 s", [10.0]], ids=repr)
+def test_an_invalid_duration_is_an_error_never_relative_spans(duration):
+    with pytest.raises(ValueError, match="^video_duration must be a positive, finite number of seconds"):
+        parse_grounding("x{0.1, 0.2}", video_duration=duration)
+    with pytest.raises(ValueError, match=r"^video_durations\[0\] must be a positive, finite number of seconds"):
+        post_process_grounding(["x{0.1, 0.2}", "y"], video_durations=[duration, None])
+
+
+def test_sizes_and_durations_must_come_one_per_text():
+    with pytest.raises(ValueError, match=r"Got 1 texts but 2 image_sizes; .* e.g. \[\(width, height\)\] for one text"):
+        post_process_grounding(["x[0.1, 0.2, 0.3, 0.4]"], image_sizes=(80, 48))
+    with pytest.raises(ValueError, match="Got 2 texts but 1 video_durations"):
+        post_process_grounding(["a", "b"], video_durations=[2.0])
+    with pytest.raises(ValueError, match="video_durations must be a list with one entry"):
+        post_process_grounding(["a"], video_durations=2.0)
+
+
+@pytest.mark.parametrize("text", [None, b"x[0.1, 0.2, 0.3, 0.4]", [1, 2, 3]], ids=repr)
+def test_texts_must_be_decoded_strings(text):
+    with pytest.raises(TypeError, match=r"^texts\[0\] must be a decoded string"):
+        post_process_grounding([text])
+    with pytest.raises(TypeError, match="^text must be a decoded string"):
+        parse_grounding(text)
+
+
+def test_a_decimal_point_does_not_end_the_phrase():
+    result = parse_grounding("It is 2.5 m wide. The cup 0.3 m high[0.1, 0.2, 0.3, 0.4] stands.")
+    assert [box["phrase"] for box in result["boxes"]] == ["The cup 0.3 m high"]
+
+
+@pytest.mark.parametrize("malformed", ["[nan, 0.1, 0.2, 0.3]", "[1e999, 0.1, 0.2, 0.3]", "[0.1, 0.2, 0.3]",
+                                       "[0.1, 0.2, 0.3, 0.4, 0.5]", "{0.1}", "{inf, 0.2}"])
+def test_a_skipped_malformed_box_keeps_its_phrase_to_itself(malformed):
+    result = parse_grounding(f"The cat{malformed} and the dog[0.1, 0.2, 0.3, 0.4] {{0.1, 0.2}}")
+    assert result["boxes"] == [{"phrase": "and the dog", "box": [0.1, 0.2, 0.3, 0.4]}]
+    assert result["spans"] == [{"phrase": "and the dog", "span": [0.1, 0.2]}]
+
+
+def test_clamped_coordinates_stay_floats():
+    (result,) = post_process_grounding(["x[0, 0, 1.5, 2]"], image_sizes=[(80, 48)])
+    assert result["boxes"][0]["box"] == [0.0, 0.0, 80.0, 48.0]
+    assert all(type(value) is float for value in result["boxes"][0]["box"])
+
+
+def test_format_refuses_values_it_cannot_write():
+    with pytest.raises(ValueError, match="box_xyxy_pixels must be 4 finite numbers"):
+        format_box((0, 0, math.nan, 5), (80, 48))
+    with pytest.raises(ValueError, match="image_size must be"):
+        format_box((0, 0, 5, 5), (math.inf, 48))
+    with pytest.raises(ValueError, match="duration_s must be a positive, finite number of seconds"):
+        format_span(0.0, 1.0, math.inf)
+    with pytest.raises(ValueError, match=r"\(start_s, end_s\) must be 2 finite numbers"):
+        format_span(math.nan, 1.0, 10.0)

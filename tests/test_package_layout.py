@@ -16,6 +16,8 @@ SOURCE_PACKAGES = {
     "processing": "modeling_groundinggpt.processing",
     "convert": "modeling_groundinggpt.convert",
 }
+# the command line: a top-level module beside the package (setup.cfg's py_modules)
+COMMAND_LINE = "groundinggpt_cli"
 RECIPE_MODULES = {path.stem for path in (REPO / "examples" / "demo_model").glob("*.py")} - {"__init__"}
 # modules of the bottom layers and the upper-layer modules they must not import
 MODEL_AND_PROCESSING = (
@@ -25,7 +27,7 @@ MODEL_AND_PROCESSING = (
     "modeling_groundinggpt.processing",
 )
 APPLICATIONS = (
-    "modeling_groundinggpt.cli",
+    COMMAND_LINE,
     "modeling_groundinggpt.demo",
     "modeling_groundinggpt.evaluation",
     "modeling_groundinggpt.inference",
@@ -45,6 +47,7 @@ def _runtime_modules() -> dict[str, Path]:
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             modules[".".join([package, *parts])] = path
+    modules[COMMAND_LINE] = REPO / f"{COMMAND_LINE}.py"
     return modules
 
 
@@ -90,8 +93,8 @@ def test_model_and_processing_do_not_import_upward(name):
 
 def test_only_the_command_line_imports_the_command_line():
     for name, path in _runtime_modules().items():
-        if name != "modeling_groundinggpt.cli":
-            assert "modeling_groundinggpt.cli" not in _imported_modules(name, path), name
+        if name != COMMAND_LINE:
+            assert COMMAND_LINE not in _imported_modules(name, path), name
 
 
 def test_importing_the_runtime_loads_no_recipe_module():
@@ -110,6 +113,6 @@ def test_importing_the_runtime_loads_no_recipe_module():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.splitlines()[-1])
-    assert "modeling_groundinggpt.cli" in loaded and "modeling_groundinggpt.synthetic" in loaded
+    assert COMMAND_LINE in loaded and "modeling_groundinggpt.synthetic" in loaded
     recipe = [name for name in loaded if name.split(".")[0] in {"demo_model", "train_sft"}]
     assert not recipe, recipe

@@ -11,7 +11,9 @@
 """
 
 import csv
+import io
 import json
+import math
 import pickle
 from pathlib import Path
 
@@ -44,12 +46,30 @@ def _load_refs(path: Path) -> list[dict]:
     return refs
 
 
-def _load_json(path: Path) -> object:
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"File not found: {str(path)!r}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise AnnotationFormatError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}).") from None
+
+
+def _check_template(template: str, placeholder: str, option: str) -> None:
+    """A path template must hold its one placeholder (else every sample would share one file) and no other."""
+    try:
+        uses_placeholder = template.format(**{placeholder: "a"}) != template.format(**{placeholder: "b"})
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"{option} {template!r} may only use {{{placeholder}}} ({error!r}).") from None
+    if not uses_placeholder:
+        raise ValueError(f"{option} must contain {{{placeholder}}}, got {template!r}.")
+
+
+def _load_json(path: Path) -> object:
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
         raise AnnotationFormatError(f"{path}: not a JSON file ({error}).") from None
 
 
@@ -108,16 +128,20 @@ def convert_refer(
 
 
 def _charades_durations(csv_path: Path) -> dict[str, float]:
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"File not found: {str(csv_path)!r}")
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"id", "length"} <= set(reader.fieldnames):
-            raise AnnotationFormatError(f"{csv_path}: expected Charades' CSV with `id` and `length` columns.")
+    reader = csv.DictReader(io.StringIO(_read_text(csv_path), newline=""))
+    if reader.fieldnames is None or not {"id", "length"} <= set(reader.fieldnames):
+        raise AnnotationFormatError(f"{csv_path}: expected Charades' CSV with `id` and `length` columns.")
+    durations = {}
+    for row in reader:
         try:
-            return {row["id"]: float(row["length"]) for row in reader}
-        except (TypeError, ValueError) as error:
-            raise AnnotationFormatError(f"{csv_path}: bad `length` value ({error}).") from None
+            length = float(row["length"])
+        except (TypeError, ValueError):
+            length = math.nan
+        if not (math.isfinite(length) and length > 0):
+            raise AnnotationFormatError(f"{csv_path}:{reader.line_num}: `length` must be a positive number of seconds, "
+                                        f"got {row['length']!r}.")
+        durations[row["id"]] = length
+    return durations
 
 
 def convert_charades(
@@ -133,18 +157,20 @@ def convert_charades(
     Returns:
         One `TemporalSample` per line, id `{video_id}_{line_number}`, split `test`, source `charades-sta`.
     """
+    _check_template(video_template, "video_id", "--video-template")
     sta_path = Path(sta_path)
-    if not sta_path.is_file():
-        raise FileNotFoundError(f"File not found: {str(sta_path)!r}")
+    lines = _read_text(sta_path).splitlines()
     durations = _charades_durations(Path(csv_path))
     samples = []
-    for line_number, line in enumerate(sta_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             head, sentence = line.split("##", 1)
             video_id, start, end = head.split()
             span = [float(start), float(end)]
+            if not all(math.isfinite(value) for value in span):
+                raise ValueError
         except ValueError:
             raise AnnotationFormatError(f"{sta_path}:{line_number}: expected `VID start end##sentence`.") from None
         if video_id not in durations:
@@ -180,6 +206,8 @@ def convert_vggss(
     Returns:
         One `SoundSample` per entry, id the `file` value, split `test`, source `vggss`.
     """
+    _check_template(frame_template, "file", "--frame-template")
+    _check_template(audio_template, "file", "--audio-template")
     vggss_path, media_root = Path(vggss_path), Path(media_root)
     entries = _load_json(vggss_path)
     if not isinstance(entries, list):

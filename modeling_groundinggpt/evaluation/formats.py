@@ -146,17 +146,19 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield `(line_number, decoded_object)` for the non-empty lines of a JSONL file.
 
     Raises:
-        FileNotFoundError: no such file. AnnotationFormatError: a line is not JSON.
+        FileNotFoundError: no such file. AnnotationFormatError: a line is not UTF-8 text or not JSON.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Annotation file not found: {str(path)!r}")
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                yield line_number, json.loads(line)
+                yield line_number, json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                raise AnnotationFormatError(f"{path}:{line_number}: not UTF-8 text ({error.reason}).") from None
             except json.JSONDecodeError as error:
                 raise AnnotationFormatError(f"{path}:{line_number}: not a JSON object ({error.msg}).") from None
 

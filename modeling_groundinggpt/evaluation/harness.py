@@ -102,6 +102,25 @@ def _check_run(path: Path, settings: dict[str, Any]) -> None:
         path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
+def check_media(task: EvalTask, samples: Sequence[Sample], media_root: str | Path) -> None:
+    """Check that every media file of `samples` exists, e.g. before loading the model that `evaluate` will run.
+
+    Raises:
+        FileNotFoundError: naming the first sample with a missing file, and how many samples have one.
+    """
+    missing = []
+    for sample in samples:
+        request = task.request(sample, task.default_prompt, Path(media_root))
+        paths = [(kind, getattr(request, kind)) for kind in ("image", "video", "audio")]
+        missing += [(sample.id, kind, path) for kind, path in paths if path is not None and not Path(path).is_file()]
+    if missing:
+        sample_id, kind, path = missing[0]
+        raise FileNotFoundError(
+            f"The {kind} of sample {sample_id!r} is not found: {str(path)!r}; {len(missing)} media file(s) of "
+            f"{len(samples)} samples are missing (is --media-root right?)."
+        )
+
+
 def summarize(
     task: EvalTask,
     samples: Sequence[Sample],
@@ -171,6 +190,9 @@ def evaluate(
 
     Returns:
         The summary dict (also written to `{task}_summary.json`).
+
+    Raises:
+        EvaluationError: `output_dir` holds a run with other settings, or a corrupt predictions file.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -210,6 +232,7 @@ def evaluate(
 __all__ = [
     "EvaluationError",
     "Grounder",
+    "check_media",
     "evaluate",
     "format_table",
     "output_paths",

@@ -111,6 +111,30 @@ class GroundingGPTDataCollator:
         self._check_placeholders(batch["input_ids"], kept)
         return batch
 
+    def check_media_files(self, dataset: Any) -> None:
+        """Check, before training, that every media path of `dataset` (a `datasets.Dataset` or a list of examples)
+        names a file, resolved as the collator resolves it.
+
+        Raises:
+            FileNotFoundError: naming the first missing file (sample id and column) and how many are missing.
+        """
+        columns = [column for column in MEDIA_COLUMNS if column in getattr(dataset, "column_names", MEDIA_COLUMNS)]
+        if hasattr(dataset, "select_columns"):
+            dataset = dataset.select_columns([*columns, *(["id"] if "id" in dataset.column_names else [])])
+        missing = []
+        for row, example in enumerate(dataset):
+            for column in columns:
+                for index, path in enumerate(self._media(example, column)):
+                    if isinstance(path, (str, os.PathLike)) and not os.path.isfile(path):
+                        missing.append((row, example.get("id"), column, index, os.fspath(path)))
+        if missing:
+            row, sample_id, column, index, path = missing[0]
+            name = f"sample {sample_id!r}" if sample_id is not None else f"sample {row}"
+            raise FileNotFoundError(
+                f"Training media file not found: {path!r} ({name}, `{column}[{index}]`); {len(missing)} of the "
+                "dataset's media files are missing."
+            )
+
     def _render(self, example: Mapping[str, Any]) -> tuple[str, list[tuple[int, int]]]:
         """The chat-template text of `example` and its assistant spans `(start, end)`, as character offsets into that
         text once the processor has expanded its media markers.

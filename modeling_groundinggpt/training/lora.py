@@ -5,6 +5,7 @@ from pathlib import Path
 
 from peft import LoraConfig, PeftModel
 
+from ..loading import from_pretrained_checked
 from ..modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from ..processing import GroundingGPTProcessor
 from .stages import get_stage
@@ -61,7 +62,7 @@ def merge_lora_checkpoint(
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     if base_model_name_or_path is None:
         base_model_name_or_path = json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
-    base = GroundingGPTForConditionalGeneration.from_pretrained(base_model_name_or_path)
+    base = from_pretrained_checked(GroundingGPTForConditionalGeneration, base_model_name_or_path)
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
     merged.save_pretrained(output_dir)
     GroundingGPTProcessor.from_pretrained(adapter_dir).save_pretrained(output_dir)

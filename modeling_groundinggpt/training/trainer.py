@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from ..generation_groundinggpt import stop_at_separator
+from ..loading import check_local_folder, from_pretrained_checked
 from ..modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from ..processing import GroundingGPTProcessor
 from ..processing.chat_template import SEPARATOR
@@ -26,10 +27,14 @@ def load_model_and_processor(
 
     Weights are loaded in float32 unless `from_pretrained_kwargs` sets `dtype`: the optimizer then updates float32
     master weights, and `bf16=True` in the training arguments runs the computation in bfloat16 autocast.
+
+    Raises:
+        FileNotFoundError: a local-looking path that is not a model folder. ValueError: weights that do not cover
+            the config (see `loading.from_pretrained_checked`).
     """
     from_pretrained_kwargs.setdefault("dtype", torch.float32)
-    model = GroundingGPTForConditionalGeneration.from_pretrained(model_name_or_path, **from_pretrained_kwargs)
-    processor = GroundingGPTProcessor.from_pretrained(model_name_or_path)
+    model = from_pretrained_checked(GroundingGPTForConditionalGeneration, model_name_or_path, **from_pretrained_kwargs)
+    processor = GroundingGPTProcessor.from_pretrained(check_local_folder(model_name_or_path))
     return model, processor
 
 
@@ -67,12 +72,19 @@ def build_sft_trainer(
         eval_dataset: optional evaluation data, in the same format.
         callbacks: extra `TrainerCallback`s.
         frozen_modules: further submodules kept frozen whatever the stage trains (see [`freeze_for_stage`]).
+
+    Raises:
+        FileNotFoundError: a media file of the datasets is missing (checked here, before training starts).
     """
     args.remove_unused_columns = False
     args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     freeze_for_stage(model, stage, frozen_modules)
     stop_at_separator(model.generation_config, processor.tokenizer, SEPARATOR)
     collator = GroundingGPTDataCollator(processor=processor, media_root=media_root, max_length=args.max_length)
+    eval_datasets = eval_dataset.values() if isinstance(eval_dataset, Mapping) else [eval_dataset]
+    for dataset in [train_dataset, *eval_datasets]:
+        if dataset is not None:
+            collator.check_media_files(dataset)
     return SFTTrainer(
         model=model,
         args=args,

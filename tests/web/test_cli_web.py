@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from modeling_groundinggpt.cli import main
+from groundinggpt_cli import main
 
 from .conftest import free_port, require
 
@@ -62,7 +62,7 @@ def test_web_serves_the_demo_model_offline_and_phones_nobody(tmp_path):
            "ALL_PROXY": proxy.url, "NO_PROXY": "127.0.0.1,localhost", "GRADIO_TEMP_DIR": str(tmp_path)}
     env.pop("GRADIO_ANALYTICS_ENABLED", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "modeling_groundinggpt.cli", "web", "--port", str(port), "--device", "cpu"],
+        [sys.executable, "-m", "groundinggpt_cli", "web", "--port", str(port), "--device", "cpu"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
