@@ -2,7 +2,9 @@
 
 from huggingface_hub.dataclasses import strict
 from transformers import Blip2QFormerConfig, Blip2VisionConfig, CLIPVisionConfig, LlamaConfig
-from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+from transformers.configuration_utils import PreTrainedConfig
+
+from .compat import CompositeConfig, SubConfigSpec
 
 
 # Config field of each multimodal placeholder token -> the token, in the order the original adds them to the
@@ -72,7 +74,7 @@ class GroundingGPTAudioEncoderConfig(PreTrainedConfig):
 
 
 @strict
-class GroundingGPTConfig(PreTrainedConfig):
+class GroundingGPTConfig(CompositeConfig):
     r"""
     Configuration of [`GroundingGPTForConditionalGeneration`]. The defaults are the released GroundingGPT-7B.
 

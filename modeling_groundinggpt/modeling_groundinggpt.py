@@ -5,14 +5,18 @@ from torch import nn
 from transformers import Blip2QFormerModel, Blip2VisionModel, CLIPVisionModel, LlamaModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import MultimodalBaseModelOutputWithPast, MultimodalCausalLMOutputWithPast
-from transformers.modeling_utils import PreTrainedModel, slice_logits_to_keep
+from transformers.modeling_utils import PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple
 
+from .compat import (
+    CACHE_NAME,
+    MultimodalBaseModelOutputWithPast,
+    MultimodalCausalLMOutputWithPast,
+    slice_logits_to_keep,
+)
 from .configuration_groundinggpt import GroundingGPTConfig
 from .generation_groundinggpt import SeparatorStoppingCriteria
 from .modeling_imagebind_audio import ImageBindAudioAttention, ImageBindAudioEncoder
@@ -139,7 +143,7 @@ class GroundingGPTPreTrainedModel(PreTrainedModel):
         "GroundingGPTVideoTower",
         "GroundingGPTAudioTower",
     ]
-    _skip_keys_device_placement = ["cache"]
+    _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -279,7 +283,6 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
         input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | MultimodalBaseModelOutputWithPast:
@@ -290,6 +293,8 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
             pixel_values_videos: `[n_videos, n_frames, 3, H, W]`, likewise.
             video_frame_mask: `[n_videos, n_frames]`, 0 on padding frames (at the end).
             input_features: `[n_audios, n_clips, 1, num_mel_bins, target_length]`, likewise.
+            kwargs: go to the LLaMA model, e.g. the KV cache (`cache`; `past_key_values` before transformers 5.24,
+                see `compat.CACHE_NAME`) and `use_cache`.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
@@ -323,15 +328,14 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
         return MultimodalBaseModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            **{CACHE_NAME: outputs.get(CACHE_NAME)},
         )
 
 
@@ -423,7 +427,6 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
         input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -441,7 +444,6 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
             input_features=input_features,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
@@ -457,9 +459,9 @@ class GroundingGPTForConditionalGeneration(GroundingGPTPreTrainedModel, Generati
         return MultimodalCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            **{CACHE_NAME: outputs.get(CACHE_NAME)},
         )
 
 

@@ -10,12 +10,14 @@ from . import processing
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _MODEL_SOURCES = (
+    "compat.py",
     "configuration_groundinggpt.py",
     "generation_groundinggpt.py",
     "modeling_groundinggpt.py",
     "modeling_imagebind_audio.py",
 )
-# `processing/` is installed as `modeling_groundinggpt.processing`; its modules only import each other relatively.
+# `processing/` is installed as `modeling_groundinggpt.processing`; its modules only import each other relatively,
+# and `compat` (a re-export there) is the package's `compat.py` itself here.
 _PROCESSOR_SOURCES = (
     "chat_template.py",
     "feature_extraction_groundinggpt.py",

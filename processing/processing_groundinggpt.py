@@ -5,11 +5,12 @@ from typing import Any
 
 from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
-from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
+from transformers.processing_utils import ProcessingKwargs, Unpack
 from transformers.tokenization_utils_base import PreTokenizedInput, TextInput
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from .chat_template import CHAT_TEMPLATE, GENERATION_PROMPT, SEPARATOR
+from .compat import ProcessorMixin, processor_default_kwargs
 from .feature_extraction_groundinggpt import GroundingGPTFeatureExtractor, flatten_audio
 from .grounding import GroundingResult, format_box, format_span, post_process_grounding
 from .image_processing_groundinggpt import GroundingGPTImageProcessor, flatten_images, load_image
@@ -17,14 +18,11 @@ from .video_processing_groundinggpt import GroundingGPTVideoProcessor, flatten_v
 
 
 class GroundingGPTProcessorKwargs(ProcessingKwargs, total=False):
-    """
-    return_metadata (`bool`, *optional*, defaults to `False`):
-        Also return `image_sizes` and `video_metadata` (see [`GroundingGPTProcessor.__call__`]).
-    """
-
-    return_metadata: bool
+    """The per-modality kwargs of [`GroundingGPTProcessor`]; its own `return_metadata` is an argument of
+    `__call__` (a flat key here is not accepted by every supported transformers release)."""
 
 
+@processor_default_kwargs
 class GroundingGPTProcessor(ProcessorMixin):
     r"""
     Processor of GroundingGPT: a LLaMA tokenizer, an image processor (square padding + CLIP), a video processor
@@ -168,6 +166,17 @@ class GroundingGPTProcessor(ProcessorMixin):
         start, token, end = (getattr(self, f"{name}{suffix}_token") for suffix in ("_start", "", "_end"))
         return start + token * count + end
 
+    def expand_media_markers(self, text: str) -> str:
+        """`text` with every `<image>` / `<video>` / `<sound>` marker replaced by the token run the model fills
+        (`<im_start>` + `num_image_tokens` x `<im_patch>` + `<im_end>`, likewise for videos and sounds)."""
+        for name, placeholder, count in (
+            ("image", self.image_placeholder, self.num_image_tokens),
+            ("video", self.video_placeholder, self.num_video_tokens),
+            ("audio", self.audio_placeholder, self.num_audio_tokens),
+        ):
+            text = text.replace(placeholder, self._expansion(name, count))
+        return text
+
     @staticmethod
     def _check_counts(modality: str, placeholder: str, texts: list[str], media: Any, flat_media: list) -> None:
         in_text = [text.count(placeholder) for text in texts]
@@ -239,6 +248,7 @@ class GroundingGPTProcessor(ProcessorMixin):
         text: TextInput | PreTokenizedInput | list[TextInput] | None = None,
         videos: Any = None,
         audio: Any = None,
+        return_metadata: bool = False,
         **kwargs: Unpack[GroundingGPTProcessorKwargs],
     ) -> BatchFeature:
         r"""
@@ -268,7 +278,6 @@ class GroundingGPTProcessor(ProcessorMixin):
         output_kwargs = self._merge_kwargs(
             GroundingGPTProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
         )
-        return_metadata = output_kwargs.get("return_metadata", False)
         texts = None
         if text is not None:
             texts = [text] if isinstance(text, str) else list(text)
@@ -304,13 +313,7 @@ class GroundingGPTProcessor(ProcessorMixin):
             data.update(self.feature_extractor(flat_audio, **output_kwargs["audio_kwargs"]))
 
         if texts is not None:
-            expansions = {
-                self.image_placeholder: self._expansion("image", self.num_image_tokens),
-                self.video_placeholder: self._expansion("video", self.num_video_tokens),
-                self.audio_placeholder: self._expansion("audio", self.num_audio_tokens),
-            }
-            for placeholder, expansion in expansions.items():
-                texts = [sample.replace(placeholder, expansion) for sample in texts]
+            texts = [self.expand_media_markers(sample) for sample in texts]
             data.update(self.tokenizer(texts, **output_kwargs["text_kwargs"]))
 
         return_tensors = output_kwargs["text_kwargs"].get("return_tensors")

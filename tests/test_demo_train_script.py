@@ -2,6 +2,7 @@
 parts that do not train (the hand-set, frozen image and frame encoders; the tokenizer, processor, chat template and
 generation config) are those of `modeling_groundinggpt/demo_model/`."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,4 +39,8 @@ def test_starting_checkpoint_has_the_shipped_frozen_encoders(starting_checkpoint
 )
 def test_starting_checkpoint_files_that_do_not_train_are_the_shipped_ones(starting_checkpoint, name):
     assert name in SHIPPED_FILES
-    assert (starting_checkpoint / name).read_bytes() == (Path(SHIPPED) / name).read_bytes()
+    written, shipped = ((folder / name).read_bytes() for folder in (starting_checkpoint, Path(SHIPPED)))
+    if name.endswith(".json"):
+        # transformers stamps its own version into what it saves; the package supports several (5.19 to 5.24).
+        written, shipped = (re.sub(rb'"transformers_version": "[^"]*"', b"", text) for text in (written, shipped))
+    assert written == shipped

@@ -23,10 +23,22 @@ DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 DEMO_MEDIA = Path(modeling_groundinggpt.DEMO_MODEL).parent / "demo_media"
-# commands the documents use that belong to other tools (installers, the Hub client, the shell)
-OTHER_TOOLS = {"pip", "hf", "cat", "apt-get"}
+# commands the documents use that belong to other tools (installers, the Hub client, the shell; vLLM's commands
+# in docs/serving.md run in tests/vllm/test_serve.py, where vLLM is installed)
+OTHER_TOOLS = {"pip", "hf", "cat", "apt-get", "export", "vllm"}
 # modules of optional extras, checked where the extra is installed: module -> the package it needs
-OPTIONAL_MODULES = {"modeling_groundinggpt.web.app": "gradio"}
+OPTIONAL_MODULES = {
+    "modeling_groundinggpt.web.app": "gradio",
+    "openai": "openai",
+    "vllm.entrypoints.openai.api_server": "vllm.entrypoints",
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 def _name(path: Path) -> str:
@@ -130,7 +142,9 @@ def _check_command(command: list[str], monkeypatch) -> None:
     if program == "groundinggpt":
         build_parser().parse_args(argv)
     elif program == "python" and argv[0] == "-m":
-        assert importlib.util.find_spec(argv[1]), f"no module {argv[1]}"
+        needs = OPTIONAL_MODULES.get(argv[1])
+        if needs is None or _installed(needs):
+            assert importlib.util.find_spec(argv[1]), f"no module {argv[1]}"
     elif program == "python":
         _check_script(argv[0], argv[1:], monkeypatch)
     elif program == "accelerate":
@@ -173,7 +187,7 @@ def test_python_snippets_import_names_that_exist(document):
         for node in ast.walk(ast.parse(block)):
             if isinstance(node, ast.ImportFrom):
                 needs = OPTIONAL_MODULES.get(node.module)
-                if needs and importlib.util.find_spec(needs) is None:
+                if needs and not _installed(needs):
                     continue  # an optional extra that is not installed here
                 module = importlib.import_module(node.module)
                 for alias in node.names:

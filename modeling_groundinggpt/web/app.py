@@ -180,16 +180,22 @@ def launch(
     demo: gr.Blocks, host: str | None = None, port: int | None = None, share: bool = False, block: bool = True
 ) -> gr.Blocks:
     """Serve the page. `host`/`port` None: Gradio's defaults (`GRADIO_SERVER_NAME`, `GRADIO_SERVER_PORT`, else
-    127.0.0.1:7860), as a Hugging Face Space sets them. `block=False` returns at once; stop with `demo.close()`."""
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        prevent_thread_lock=not block,
-        ssr_mode=False,
-        css=CSS,
-        footer_links=["gradio"],  # no API page: the events take raw uploads and each browser's conversation
-    )
+    127.0.0.1:7860), as a Hugging Face Space sets them. `block=False` returns at once; stop with `demo.close()`.
+    With `block=True`, Ctrl-C stops the server and returns, also when it comes while Gradio is still starting."""
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            prevent_thread_lock=not block,
+            ssr_mode=False,
+            css=CSS,
+            footer_links=["gradio"],  # no API page: the events take raw uploads and each browser's conversation
+        )
+    except KeyboardInterrupt:
+        # Gradio serves requests before `launch` reaches its own Ctrl-C handling; an interrupt in between would
+        # otherwise leave the server running.
+        demo.close()
     return demo
 
 

@@ -78,7 +78,11 @@ def test_web_serves_the_demo_model_offline_and_phones_nobody(tmp_path):
         assert config["title"] == "GroundingGPT" and config["analytics_enabled"] is False
         time.sleep(1)  # time for anything started at launch to try the network
         server.send_signal(signal.SIGINT)
-        output, _ = server.communicate(timeout=30)
+        try:
+            output, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError(f"the server did not stop within 30 s of Ctrl-C:\n{server.communicate()[0]}")
     finally:
         if server.poll() is None:
             server.kill()
