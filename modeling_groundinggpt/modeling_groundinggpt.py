@@ -5,6 +5,7 @@ from torch import nn
 from transformers import Blip2QFormerModel, Blip2VisionModel, CLIPVisionModel, LlamaModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
 from transformers.modeling_utils import PreTrainedModel
 from transformers.processing_utils import Unpack
@@ -303,7 +304,7 @@ class GroundingGPTModel(GroundingGPTPreTrainedModel):
             raise ValueError("Media inputs need input_ids to locate their placeholder tokens.")
         if input_ids is not None:
             self._check_placeholders_have_media(
-                input_ids, cache, pixel_values=pixel_values, pixel_values_videos=pixel_values_videos,
+                input_ids, kwargs.get(CACHE_NAME), pixel_values=pixel_values, pixel_values_videos=pixel_values_videos,
                 input_features=input_features,
             )
 
