@@ -7,8 +7,11 @@ frame and where the keyframes are. Each sampled frame is then reached either by 
 keyframes). Frames are recognised by their timestamps, so a seek that lands late is noticed; the file is then
 decoded from the start instead. Sampled frames are scaled and converted by FFmpeg's `scale` filter (bilinear) and
 `format=rgb24`, which is what the original GroundingGPT's decord reader does: the frames are the original's.
+
+A video is a local file's path or the bytes of a whole file (what a server receives).
 """
 
+import io
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +28,14 @@ SEEK_COST_IN_FRAMES = 4
 FRAMES_PER_SEEK_FOR_FRAME_THREADS = 30
 # Relative disagreement tolerated between a stream's declared frame rate and its packet durations.
 RATE_TOLERANCE = 0.01
+
+VideoSource = str | bytes
+"""A local file's path, or the bytes of a whole video file."""
+
+
+def _describe(source: VideoSource) -> str:
+    """How messages name a video: "file 'clip.mp4'", or "(12345 bytes)" for one given as bytes."""
+    return f"file {source!r}" if isinstance(source, str) else f"({len(source)} bytes)"
 
 
 def uniform_frame_indices(total_num_frames: int, max_frames: int) -> np.ndarray:
@@ -74,7 +85,7 @@ def _timed_duration(pts: np.ndarray, last_duration: int, time_base: Fraction) ->
     return float((int(pts[-1]) - int(pts[0]) + last_duration) * time_base)
 
 
-def _untimed_duration(path: str, num_frames: int, durations: list[int], stream) -> float | None:
+def _untimed_duration(source: VideoSource, num_frames: int, durations: list[int], stream) -> float | None:
     """Seconds covered by frames without timestamps: packet durations and the declared frame rate must agree."""
     declared_rate = float(stream.average_rate) if stream.average_rate else None
     packet_rate = None
@@ -82,16 +93,17 @@ def _untimed_duration(path: str, num_frames: int, durations: list[int], stream) 
         packet_rate = num_frames / float(sum(durations) * stream.time_base)
     if declared_rate and packet_rate and abs(packet_rate - declared_rate) > RATE_TOLERANCE * declared_rate:
         raise ValueError(
-            f"The video file {path!r} has no frame timestamps and its timing headers disagree: the stream declares "
+            f"The video {_describe(source)} has no frame timestamps and its timing headers disagree: the stream declares "
             f"{declared_rate:g} fps, its packets last {1 / packet_rate:g} s each ({packet_rate:g} fps), so its "
             "duration is unknown. Put it in a container with timestamps at its real frame rate, e.g. "
-            f"`ffmpeg -r {packet_rate:g} -i {os.path.basename(path)} -c copy clip.mp4`."
+            f"`ffmpeg -r {packet_rate:g} -i {os.path.basename(source) if isinstance(source, str) else 'video'} -c copy "
+            "clip.mp4`."
         )
     rate = packet_rate or declared_rate
     return num_frames / rate if rate else None
 
 
-def index_stream(container, stream, path: str) -> StreamIndex:
+def index_stream(container, stream, source: VideoSource) -> StreamIndex:
     """Read the packets of `stream` (no decoding) and what they say about its frames and timing.
 
     Raises:
@@ -110,11 +122,11 @@ def index_stream(container, stream, path: str) -> StreamIndex:
             last = (packet.pts, packet.duration or 0)
     num_frames = len(pts)
     if num_frames == 0:
-        raise ValueError(f"The video file {path!r} contains no video frames.")
+        raise ValueError(f"The video {_describe(source)} contains no video frames.")
     size = (stream.codec_context.width, stream.codec_context.height)
     timed = stream.time_base is not None and None not in pts and len(set(pts)) == num_frames
     if not timed:
-        duration = _untimed_duration(path, num_frames, durations, stream)
+        duration = _untimed_duration(source, num_frames, durations, stream)
         return StreamIndex(num_frames, None, np.zeros(0, dtype=np.int64), duration, *size, stream.time_base)
     frame_pts = np.sort(np.asarray(pts, dtype=np.int64))
     keyframes = np.searchsorted(frame_pts, np.sort(np.asarray(keyframe_pts, dtype=np.int64)))
@@ -163,21 +175,21 @@ class _SeekFailed(Exception):
     """A seek landed after the frame it was meant to reach, or frames came without timestamps."""
 
 
-def _open(path: str, thread_type: str = "AUTO"):
-    """The container of `path` and its first video stream. `thread_type` "AUTO" decodes with frame and slice
+def _open(source: VideoSource, thread_type: str = "AUTO"):
+    """The container of `source` and its first video stream. `thread_type` "AUTO" decodes with frame and slice
     threads (one per core): the most frames per second in sequence, but every seek empties and refills the frame
     threads' pipeline; "SLICE" threads only within a frame."""
     import av
 
     try:
-        container = av.open(path)
+        container = av.open(source if isinstance(source, str) else io.BytesIO(source))
     except av.FFmpegError as error:
         raise ValueError(
-            f"Could not open the video file {path!r} (empty, corrupt or unsupported format): {error}"
+            f"Could not open the video {_describe(source)} (empty, corrupt or unsupported format): {error}"
         ) from error
     if not container.streams.video:
         container.close()
-        raise ValueError(f"The file {path!r} has no video stream.")
+        raise ValueError(f"The video {_describe(source)} has no video stream.")
     stream = container.streams.video[0]
     stream.thread_type = thread_type
     return container, stream
@@ -207,7 +219,7 @@ def _seek_plan(index: StreamIndex, positions: np.ndarray) -> list[int | None]:
     return plan
 
 
-def _decode_seeking(path: str, index: StreamIndex, positions: np.ndarray, size: int | None) -> _SampledFrames:
+def _decode_seeking(source: VideoSource, index: StreamIndex, positions: np.ndarray, size: int | None) -> _SampledFrames:
     """The frames at `positions` (sorted) of a stream with timestamps, following `_seek_plan`."""
     frames = _SampledFrames(len(positions), size)
     plan = _seek_plan(index, positions)
@@ -217,7 +229,7 @@ def _decode_seeking(path: str, index: StreamIndex, positions: np.ndarray, size: 
         to_decode += position - (previous if keyframe is None else keyframe - 1)
         previous = position
     # Frame threads pay for long runs of frames decoded in sequence, not for a seek every few frames.
-    container, stream = _open(path, "AUTO" if to_decode >= FRAMES_PER_SEEK_FOR_FRAME_THREADS * seeks else "SLICE")
+    container, stream = _open(source, "AUTO" if to_decode >= FRAMES_PER_SEEK_FOR_FRAME_THREADS * seeks else "SLICE")
     with container:
         decoder = None
         for row, (position, keyframe) in enumerate(zip(positions.tolist(), plan)):
@@ -241,12 +253,12 @@ def _decode_seeking(path: str, index: StreamIndex, positions: np.ndarray, size: 
 
 
 def _decode_in_order(
-    path: str, index: StreamIndex, positions: np.ndarray, size: int | None
+    source: VideoSource, index: StreamIndex, positions: np.ndarray, size: int | None
 ) -> tuple[_SampledFrames, list]:
     """The frames at `positions` (sorted), decoding from the start; frames are recognised by timestamp when the
     stream has them, else by their order. Also returns the timestamps (None without) of the frames decoded."""
     frames = _SampledFrames(len(positions), size)
-    container, stream = _open(path)
+    container, stream = _open(source)
     with container:
         lookup = None if index.frame_pts is None else {int(pts): i for i, pts in enumerate(index.frame_pts)}
         rows = {position: row for row, position in enumerate(positions.tolist())}
@@ -273,9 +285,9 @@ def _decoded_index(decoded_pts: list, index: StreamIndex) -> StreamIndex:
 
 
 def decode_sampled_frames(
-    path: str, max_frames: int, frame_size: int | None
+    source: VideoSource, max_frames: int, frame_size: int | None
 ) -> tuple[np.ndarray, StreamIndex, np.ndarray]:
-    """Decode the uniformly sampled frames of a local video file (see the module docstring).
+    """Decode the uniformly sampled frames of a local video file or a video file's bytes (see the module docstring).
 
     Returns:
         frames: uint8 array of shape (T, frame_size, frame_size, 3), RGB (original size when `frame_size` is None).
@@ -288,28 +300,35 @@ def decode_sampled_frames(
     import av
 
     try:
-        container, stream = _open(path)
+        container, stream = _open(source)
         with container:
-            index = index_stream(container, stream, path)
+            index = index_stream(container, stream, source)
         positions = uniform_frame_indices(index.num_frames, max_frames)
         frames = None
         if index.frame_pts is not None and len(index.keyframes):
             try:
-                frames = _decode_seeking(path, index, positions, frame_size)
+                frames = _decode_seeking(source, index, positions, frame_size)
             except _SeekFailed:
                 pass
         if frames is None or not frames.complete:
-            frames, decoded = _decode_in_order(path, index, positions, frame_size)
+            frames, decoded = _decode_in_order(source, index, positions, frame_size)
             if not frames.complete:
                 if not decoded:
-                    raise ValueError(f"The video file {path!r} contains no decodable frames.")
+                    raise ValueError(f"The video {_describe(source)} contains no decodable frames.")
                 # Fewer frames decode than the packets promise: sample the frames that exist.
                 index = _decoded_index(decoded, index)
                 positions = uniform_frame_indices(index.num_frames, max_frames)
-                frames, _ = _decode_in_order(path, index, positions, frame_size)
+                frames, _ = _decode_in_order(source, index, positions, frame_size)
     except av.FFmpegError as error:
-        raise ValueError(f"Could not decode the video file {path!r}: {error}") from error
+        raise ValueError(f"Could not decode the video {_describe(source)}: {error}") from error
     return frames.array, index, positions
 
 
-__all__ = ["SEEK_COST_IN_FRAMES", "StreamIndex", "decode_sampled_frames", "index_stream", "uniform_frame_indices"]
+__all__ = [
+    "SEEK_COST_IN_FRAMES",
+    "StreamIndex",
+    "VideoSource",
+    "decode_sampled_frames",
+    "index_stream",
+    "uniform_frame_indices",
+]

@@ -23,10 +23,10 @@ VideoLike = str | os.PathLike | np.ndarray | torch.Tensor | list[PIL.Image.Image
 
 
 def read_video_frames(
-    path: str | os.PathLike, max_frames: int, frame_size: int | None
+    video: str | os.PathLike | bytes, max_frames: int, frame_size: int | None
 ) -> tuple[np.ndarray, VideoMetadata]:
-    """Decode the uniformly sampled frames of a local video file (see `video_decoding`: keyframe seeking where it
-    pays, frames scaled like the original's decord reader, bilinear).
+    """Decode the uniformly sampled frames of a local video file, or of a video file's bytes (see `video_decoding`:
+    keyframe seeking where it pays, frames scaled like the original's decord reader, bilinear).
 
     Returns:
         frames: uint8 array of shape (T, frame_size, frame_size, 3), RGB (original height and width when
@@ -39,8 +39,8 @@ def read_video_frames(
         FileNotFoundError: missing file. ValueError: the file cannot be decoded, has no frames, or its timing
             cannot be told.
     """
-    path = _local_path(path, "video")
-    frames, index, positions = decode_sampled_frames(path, max_frames, frame_size)
+    source = video if isinstance(video, bytes) else _local_path(video, "video")
+    frames, index, positions = decode_sampled_frames(source, max_frames, frame_size)
     metadata = VideoMetadata(
         total_num_frames=index.num_frames,
         fps=index.fps,

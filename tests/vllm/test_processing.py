@@ -1,5 +1,6 @@
 """vLLM's multimodal processor for GroundingGPT builds exactly this package's prompt ids and media tensors."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -82,3 +83,50 @@ def test_marker_and_media_counts_must_agree(mm_processor, tiny64_processor, deco
     items = mm_processor.info.parse_mm_data({"image": [decoded_media["image"], decoded_media["image"]]})
     with pytest.raises(ValueError, match="1 <image> markers but 2 image items"):
         mm_processor(prompt.vllm["prompt"], items)
+
+
+@pytest.fixture(scope="module")
+def video_media_io(llm):
+    """vLLM's video reader with the model's defaults (`--media-io-kwargs` unset), as the server builds it."""
+    from vllm.multimodal.media import ImageMediaIO, VideoMediaIO
+
+    defaults = llm.llm_engine.model_config.multimodal_config.media_io_kwargs["video"]
+    return defaults, VideoMediaIO(ImageMediaIO(), **defaults)
+
+
+def test_video_files_reach_the_model_as_the_package_reads_them(
+    video_media_io, mm_processor, tiny64_processor, decoded_media
+):
+    """A served video (a `video_url` part: vLLM gets the file's bytes) gives the frames and pixels this package's
+    processor takes from the same file: the original sampler and FFmpeg's scaling, not vLLM's OpenCV frames."""
+    from modeling_groundinggpt.processing.video_processing_groundinggpt import read_video_frames
+
+    defaults, media_io = video_media_io
+    video_processor = tiny64_processor.video_processor
+    assert defaults == {"video_backend": "groundinggpt", "num_frames": 8, "frame_size": video_processor.size}
+    frames, metadata = media_io.load_file(decoded_media["video_path"]).media
+    expected, expected_metadata = read_video_frames(decoded_media["video_path"], 8, video_processor.size)
+    np.testing.assert_array_equal(frames, expected)
+    assert (metadata["total_num_frames"], metadata["duration"], metadata["frames_indices"]) == (
+        20,
+        2.0,
+        expected_metadata.frames_indices,
+    )
+
+    prompt = build_prompt("video", tiny64_processor, decoded_media)
+    result = mm_processor(prompt.vllm["prompt"], mm_processor.info.parse_mm_data({"video": [(frames, metadata)]}))
+    package = tiny64_processor.video_processor(videos=[str(decoded_media["video_path"])])
+    (item,) = result["mm_kwargs"]["video"]
+    torch.testing.assert_close(item["pixel_values_videos"].data, package["pixel_values_videos"][0], atol=0, rtol=0)
+
+
+def test_video_loader_refuses_bad_bytes_and_unknown_options(video_media_io, decoded_media):
+    from modeling_groundinggpt.vllm.media import GroundingGPTVideoBackend
+
+    with pytest.raises(ValueError, match=r"Could not open the video \(11 bytes\)"):
+        GroundingGPTVideoBackend.load_bytes(b"not a video", num_frames=8)
+    data = decoded_media["video_path"].read_bytes()
+    with pytest.raises(ValueError, match="takes `num_frames` and `frame_size`, not `fps`"):
+        GroundingGPTVideoBackend.load_bytes(data, num_frames=8, fps=2)
+    with pytest.raises(ValueError, match="num_frames must be a positive number of frames, got -1"):
+        GroundingGPTVideoBackend.load_bytes(data)

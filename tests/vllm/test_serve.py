@@ -166,7 +166,8 @@ def test_documented_client_gets_the_offline_answers(
     settings = {"max_tokens": 64, "temperature": 0, "stop": ["###"]}
     assert namespace["settings"] == settings
     max_frames = llm.llm_engine.model_config.hf_config.max_frames
-    sampled_video, _ = read_video_frames(decoded_media["video_path"], max_frames=max_frames, frame_size=None)
+    frame_size = tiny64_processor.video_processor.size
+    sampled_video, _ = read_video_frames(decoded_media["video_path"], max_frames=max_frames, frame_size=frame_size)
     offline_media = {**decoded_media, "sampled_video": sampled_video}
     expected = {
         "image_answer": ([("image", "image")], "Where is the red car?"),

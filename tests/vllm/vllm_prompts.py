@@ -22,9 +22,11 @@ CASES = {
 }
 MIXED_BATCH = ["image", "short video", "text", "image+audio", "video", "two videos", "two images"]
 
-# The package's processor gets files where there is one (vLLM gets the decoded media): its ids and pixels must not
-# depend on that.
-PACKAGE_ITEMS = {"image": "image_path", "video": "video_path", "audio": "audio_path"}
+# The package's processor gets image and audio files where vLLM gets them decoded: its ids and pixels must not depend
+# on that. Videos go to both as the same decoded frames: the package scales a video file's frames with FFmpeg (as
+# the original) and frames in memory with OpenCV; vLLM's video loader gets files to the package's file frames
+# (test_processing).
+PACKAGE_ITEMS = {"image": "image_path", "audio": "audio_path"}
 
 
 @dataclass
@@ -39,7 +41,8 @@ def package_messages(name: str, media: dict) -> list[dict]:
     """The case as a conversation for this package's processor, with the media items in it."""
     items, question = CASES[name]
     content = [
-        {"type": kind, kind: str(media[PACKAGE_ITEMS[kind]]) if key == kind else media[key]} for kind, key in items
+        {"type": kind, kind: str(media[PACKAGE_ITEMS[kind]]) if key in PACKAGE_ITEMS else media[key]}
+        for kind, key in items
     ]
     return [{"role": "user", "content": content + [{"type": "text", "text": question}]}]
 
