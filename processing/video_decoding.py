@@ -92,12 +92,12 @@ def _untimed_duration(source: VideoSource, num_frames: int, durations: list[int]
     if stream.time_base and durations and all(duration > 0 for duration in durations):
         packet_rate = num_frames / float(sum(durations) * stream.time_base)
     if declared_rate and packet_rate and abs(packet_rate - declared_rate) > RATE_TOLERANCE * declared_rate:
+        file_name = os.path.basename(source) if isinstance(source, str) else "video"
         raise ValueError(
-            f"The video {_describe(source)} has no frame timestamps and its timing headers disagree: the stream declares "
-            f"{declared_rate:g} fps, its packets last {1 / packet_rate:g} s each ({packet_rate:g} fps), so its "
-            "duration is unknown. Put it in a container with timestamps at its real frame rate, e.g. "
-            f"`ffmpeg -r {packet_rate:g} -i {os.path.basename(source) if isinstance(source, str) else 'video'} -c copy "
-            "clip.mp4`."
+            f"The video {_describe(source)} has no frame timestamps and its timing headers disagree: the stream "
+            f"declares {declared_rate:g} fps, its packets last {1 / packet_rate:g} s each ({packet_rate:g} fps), so "
+            "its duration is unknown. Put it in a container with timestamps at its real frame rate, e.g. "
+            f"`ffmpeg -r {packet_rate:g} -i {file_name} -c copy clip.mp4`."
         )
     rate = packet_rate or declared_rate
     return num_frames / rate if rate else None
