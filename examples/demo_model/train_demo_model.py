@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from modeling_groundinggpt.evaluation import TASKS as EVAL_TASKS
-from modeling_groundinggpt.generation_groundinggpt import stop_at_separator
 from modeling_groundinggpt.evaluation import evaluate, format_table
+from modeling_groundinggpt.generation_groundinggpt import stop_at_separator
 from modeling_groundinggpt.inference import GroundingGPT
 from modeling_groundinggpt.model_card import build_model_card
 from modeling_groundinggpt.processing.chat_template import SEPARATOR
