@@ -302,7 +302,6 @@ def command_eval(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     from modeling_groundinggpt.evaluation import TASKS, evaluate, format_table, load_samples
     from modeling_groundinggpt.evaluation.harness import check_media, output_paths, resolve_prompt
-    from modeling_groundinggpt.inference import GenerationOptions
 
     task = TASKS[args.task]
     if args.prompt is not None:
@@ -323,9 +322,7 @@ def command_eval(args: argparse.Namespace) -> int:
         media_root=media_root,
         prompt=args.prompt,
         batch_size=args.batch_size,
-        options=GenerationOptions(
-            max_new_tokens=args.max_new_tokens, temperature=args.temperature, compile=args.compile
-        ),
+        options=grounder.generation,  # the command line's decoding options (`load_grounder`)
         model_name=model,
         progress=not args.no_progress,
     )

@@ -39,7 +39,7 @@ from modeling_groundinggpt import GroundingGPTAudioEncoderConfig, GroundingGPTCo
 from modeling_groundinggpt import GroundingGPTForConditionalGeneration
 from modeling_groundinggpt.inference import decode_compile_config
 
-from benchmarks.timing import interleaved, print_table
+from benchmarks.timing import interleaved, print_table, ratio
 
 
 MODES = ("default", "static", "static+compile")
@@ -224,10 +224,10 @@ def main() -> None:
         if faster not in per_token or slower not in per_token:
             return
         scale = faster.batch / slower.batch if aggregate else 1.0
-        per_round = [scale * s / f for f, s in zip(per_token[faster], per_token[slower])]
+        median, _ = ratio(per_token[slower], per_token[faster])  # seconds per token: slower / faster
         same = outputs[faster].shape == outputs[slower].shape and torch.equal(outputs[faster], outputs[slower])
         identical = f", identical ids: {'yes' if same else 'no'}" if faster.batch == slower.batch else ""
-        print(f"{label}: {statistics.median(per_round):.2f}x decode tok/s{identical}")
+        print(f"{label}: {scale * median:.2f}x decode tok/s{identical}")
 
     print()
     for batch in (1, 8):

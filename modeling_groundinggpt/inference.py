@@ -330,7 +330,7 @@ class GroundingGPT:
         kwargs = self.generation_kwargs(prompt_length, options or self.generation, batch_size)
         with torch.inference_mode():
             output = self.model.generate(**model_inputs, **kwargs, streamer=streamer)
-        texts = self.processor.post_process_image_text_to_text(output[:, model_inputs["input_ids"].shape[1] :])
+        texts = self.processor.post_process_image_text_to_text(output[:, prompt_length:])
         return texts, metadata
 
     @staticmethod
